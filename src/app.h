@@ -1,0 +1,19 @@
+/* The running program's shared state, handed to every route handler. */
+#ifndef FLORA_SRC_APP_H
+#define FLORA_SRC_APP_H
+
+#include <stdatomic.h>
+
+#include "flora/config.h"
+#include "flora/store.h"
+
+typedef struct flora_metrics flora_metrics_t;
+
+struct flora_app {
+   const flora_config_t *config; /* effective configuration (include/flora/config.h) */
+   flora_store_t *store;
+   flora_metrics_t *metrics;     /* src/metrics.h */
+   atomic_bool draining;         /* set on SIGTERM: /readyz answers 503 */
+};
+
+#endif

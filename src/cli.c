@@ -1,0 +1,86 @@
+/* Command dispatch for the `flora` program. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flora/log.h"
+
+static const flora_cli_command_t commands[] = {
+   {"serve", "serve the JSON HTTP API", "flora serve [--port N] [--bind ADDR]", flora_cmd_serve},
+   {"config", "print the effective configuration (secrets masked)",
+    "flora config [--example]", flora_cmd_config},
+   {"import", "import a catalog (CSV, Yandex Market YML or Flora JSON)",
+    "flora import catalog FILE [--format csv|yml|json] [--map COL=FIELD ...] [--dry-run]",
+    flora_cmd_import},
+   {"migrate", "apply or revert schema migrations", "flora migrate status|up|down [N]",
+    flora_cmd_migrate},
+   {"conformance", "run OpenDocDB compatibility cases against the store",
+    "flora conformance DIR [--uri URI]", flora_cmd_conformance},
+   {NULL, NULL, NULL, NULL},
+};
+
+static void
+usage(FILE *out)
+{
+   fprintf(out, "usage: flora [--config FILE] COMMAND [ARGS]\n\ncommands:\n");
+   for (const flora_cli_command_t *c = commands; c->name; c++) {
+      fprintf(out, "  %-12s %s\n               %s\n", c->name, c->summary, c->usage);
+   }
+   fprintf(out, "\nConfiguration: FILE, then FLORA_* environment variables "
+                "(`flora config --example` lists every key).\n");
+}
+
+int
+flora_cli_main(int argc, char **argv)
+{
+   const char *config_file = getenv("FLORA_CONFIG");
+   flora_config_t *config = NULL;
+   flora_error_t error = {0};
+   int i = 1;
+   int rc;
+
+   while (i < argc && argv[i][0] == '-') {
+      if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+         config_file = argv[i + 1];
+         i += 2;
+      } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+         usage(stdout);
+         return 0;
+      } else {
+         fprintf(stderr, "flora: unknown option %s\n", argv[i]);
+         usage(stderr);
+         return 2;
+      }
+   }
+   if (i >= argc) {
+      usage(stderr);
+      return 2;
+   }
+   if (strcmp(argv[i], "help") == 0) {
+      usage(stdout);
+      return 0;
+   }
+   for (const flora_cli_command_t *c = commands; c->name; c++) {
+      if (strcmp(c->name, argv[i]) != 0) {
+         continue;
+      }
+      if (!flora_config_load(&config, config_file, &error)) {
+         fprintf(stderr, "flora: configuration: %s\n", error.message);
+         return 2;
+      }
+      if (!flora_log_configure(flora_config_string(config, "log.level"),
+                               flora_config_string(config, "log.format"))) {
+         fprintf(stderr, "flora: configuration: bad log.level or log.format\n");
+         flora_config_destroy(config);
+         return 2;
+      }
+      rc = c->run(config, argc - i, argv + i);
+      flora_config_destroy(config);
+      return rc;
+   }
+   fprintf(stderr, "flora: unknown command '%s'\n", argv[i]);
+   usage(stderr);
+   return 2;
+}

@@ -1,0 +1,89 @@
+/* The HTTP edge of `flora serve`: requests, responses and the route table.
+ *
+ * Routes are thin adapters over library calls (DESIGN.md section 1): a handler reads its
+ * parameters, calls libflora, and answers JSON. The server (src/server.c, libmicrohttpd
+ * in thread-pool mode with keep-alive) parses the request, enforces the body limit (413),
+ * finds the route (404/405 with a JSON body), assigns a request id (X-Request-Id, taken
+ * from the client when it sends a sane one), logs one structured line per request, and
+ * records metrics by route name and status. */
+#ifndef FLORA_SRC_HTTP_H
+#define FLORA_SRC_HTTP_H
+
+#include <bson/bson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "flora/error.h"
+
+typedef struct flora_app flora_app_t;
+
+#define FLORA_HTTP_MAX_PARAMS 8
+
+typedef struct flora_http_request {
+   const char *method;     /* "GET", "POST", ... */
+   const char *path;       /* decoded path without the query string */
+   const char *request_id; /* never NULL */
+   const char *body;       /* raw body bytes (not NUL-terminated past body_len), or NULL */
+   size_t body_len;
+   /* Path parameters captured by {name} segments of the route pattern, URL-decoded. */
+   size_t n_params;
+   const char *param_names[FLORA_HTTP_MAX_PARAMS];
+   const char *param_values[FLORA_HTTP_MAX_PARAMS];
+   void *conn; /* the server's connection handle, for the accessors below */
+} flora_http_request_t;
+
+typedef struct flora_http_response {
+   int status;               /* default 200 */
+   bson_t body;              /* JSON body to send (relaxed Extended JSON), initialised empty */
+   bool body_is_array;       /* send body as a top-level JSON array */
+   char *raw;                /* when set (malloc'd, owned), sent instead of body */
+   size_t raw_len;
+   const char *content_type; /* default application/json for body; set for raw */
+   char *location;           /* optional Location header (malloc'd, owned) */
+} flora_http_response_t;
+
+typedef bool (*flora_route_fn)(flora_app_t *app, const flora_http_request_t *req,
+                               flora_http_response_t *res);
+
+typedef enum flora_route_auth {
+   FLORA_AUTH_NONE = 0,
+   FLORA_AUTH_ADMIN, /* Authorization: Bearer <admin token> (config http.admin_token) */
+} flora_route_auth_t;
+
+typedef struct flora_route {
+   const char *method;
+   const char *pattern; /* "/api/v1/products/{slug}" */
+   const char *name;    /* metrics label, e.g. "products.get" */
+   flora_route_auth_t auth;
+   flora_route_fn handler;
+} flora_route_t;
+
+/* Query-string parameter (URL-decoded), or NULL when absent. Borrowed for the request. */
+const char *flora_http_query(const flora_http_request_t *req, const char *name);
+/* Request header (case-insensitive name), or NULL. Borrowed for the request. */
+const char *flora_http_header(const flora_http_request_t *req, const char *name);
+/* Path parameter by name, or NULL. */
+const char *flora_http_param(const flora_http_request_t *req, const char *name);
+
+/* Parses the body as a JSON object into *out (initialised by the callee). Fails with an
+ * INPUT error (400) naming the problem: empty body, not JSON, not an object. */
+bool flora_http_body_json(const flora_http_request_t *req, bson_t *out, flora_error_t *error);
+
+/* Answers status with {"error": {"code": <name>, "message": ..., "field"?: ...,
+ * "details"?: [...]}}. field may be NULL; details (an array doc of {path, reason}) may be
+ * NULL. Always returns true (the handler ran; the answer is an error). */
+bool flora_http_error(flora_http_response_t *res, int status, const char *code, const char *field,
+                      const char *message, const bson_t *details);
+/* Answers for a library error: status from flora_error_http_status, code from the domain. */
+bool flora_http_fail(flora_http_response_t *res, const flora_error_t *error);
+
+/* Every route the server knows (the OpenAPI test checks docs/openapi.json against it);
+ * terminated by an entry with method NULL. */
+const flora_route_t *flora_http_routes(void);
+
+/* Route tables contributed by each area of the API, concatenated by flora_http_routes.
+ * Each is terminated by an entry with method NULL. */
+extern const flora_route_t flora_routes_ops[];     /* /healthz /readyz /metrics */
+extern const flora_route_t flora_routes_catalog[]; /* /api/v1/categories, /api/v1/products */
+
+#endif
