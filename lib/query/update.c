@@ -9,6 +9,7 @@
  * creates are appended to their parent in that order, while existing fields keep their
  * place. A path whose prefix is missing is created as nested documents (an array index
  * pads the array with nulls); a path through a scalar is not viable (code 28). */
+#include "query_private.h"
 #include "update_private.h"
 
 #include <inttypes.h>
@@ -200,57 +201,6 @@ flora__mval_set_array(mval_t *mv, const bson_t *arr)
 }
 
 /* ---- messages ------------------------------------------------------------------------ */
-
-const char *
-flora__update_type_name(bson_type_t t)
-{
-   switch (t) {
-   case BSON_TYPE_DOUBLE:
-      return "double";
-   case BSON_TYPE_UTF8:
-      return "string";
-   case BSON_TYPE_DOCUMENT:
-      return "object";
-   case BSON_TYPE_ARRAY:
-      return "array";
-   case BSON_TYPE_BINARY:
-      return "binData";
-   case BSON_TYPE_UNDEFINED:
-      return "undefined";
-   case BSON_TYPE_OID:
-      return "objectId";
-   case BSON_TYPE_BOOL:
-      return "bool";
-   case BSON_TYPE_DATE_TIME:
-      return "date";
-   case BSON_TYPE_NULL:
-      return "null";
-   case BSON_TYPE_REGEX:
-      return "regex";
-   case BSON_TYPE_DBPOINTER:
-      return "dbPointer";
-   case BSON_TYPE_CODE:
-      return "javascript";
-   case BSON_TYPE_SYMBOL:
-      return "symbol";
-   case BSON_TYPE_CODEWSCOPE:
-      return "javascriptWithScope";
-   case BSON_TYPE_INT32:
-      return "int";
-   case BSON_TYPE_TIMESTAMP:
-      return "timestamp";
-   case BSON_TYPE_INT64:
-      return "long";
-   case BSON_TYPE_DECIMAL128:
-      return "decimal";
-   case BSON_TYPE_MINKEY:
-      return "minKey";
-   case BSON_TYPE_MAXKEY:
-      return "maxKey";
-   default:
-      return "missing";
-   }
-}
 
 void
 flora__update_value_json(const bson_value_t *v, char *buf, size_t size)
@@ -1306,7 +1256,7 @@ update_existing(run_t *r, const leaf_t *leaf, resolved_t *res, const char *path)
          flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_TYPE_MISMATCH,
                          "Cannot apply %s to a value of non-numeric type. {%s} has the field '%s' "
                          "of non-numeric type %s",
-                         leaf->op_name, id, path, flora__update_type_name(flora__mval_type(target)));
+                         leaf->op_name, id, path, type_name(flora__mval_type(target)));
          return false;
       }
       if (!arith(leaf->op == OP_MUL, &target->value, &leaf->value, &v)) {

@@ -141,7 +141,7 @@ parse_push(leaf_t *leaf, const bson_iter_t *it, flora_error_t *error)
             flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
                             "The argument to $each in $push must be an array but it was of type: "
                             "%s",
-                            flora__update_type_name(bson_iter_type(&child)));
+                            type_name(bson_iter_type(&child)));
             return false;
          }
          bson_iter_recurse(&child, &each);
@@ -152,7 +152,7 @@ parse_push(leaf_t *leaf, const bson_iter_t *it, flora_error_t *error)
          if (!integral(&child, &leaf->slice)) {
             flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
                             "The value for $slice must be an integer value but was given type: %s",
-                            flora__update_type_name(bson_iter_type(&child)));
+                            type_name(bson_iter_type(&child)));
             return false;
          }
          leaf->has_slice = true;
@@ -164,7 +164,7 @@ parse_push(leaf_t *leaf, const bson_iter_t *it, flora_error_t *error)
          if (!integral(&child, &leaf->position)) {
             flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
                             "The value for $position must be an integer value, not of type: %s",
-                            flora__update_type_name(bson_iter_type(&child)));
+                            type_name(bson_iter_type(&child)));
             return false;
          }
          leaf->has_position = true;
@@ -201,7 +201,7 @@ parse_add_to_set(leaf_t *leaf, const bson_iter_t *it, flora_error_t *error)
    if (!BSON_ITER_HOLDS_ARRAY(&child)) {
       flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_TYPE_MISMATCH,
                       "The argument to $each in $addToSet must be an array but it was of type %s",
-                      flora__update_type_name(bson_iter_type(&child)));
+                      type_name(bson_iter_type(&child)));
       return false;
    }
    bson_iter_recurse(&child, &each);
@@ -271,7 +271,7 @@ flora__update_parse_array_op(leaf_t *leaf, const char *field, const bson_iter_t 
       if (!BSON_ITER_HOLDS_ARRAY(operand)) {
          flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
                          "$pullAll requires an array argument but was given a %s",
-                         flora__update_type_name(bson_iter_type(operand)));
+                         type_name(bson_iter_type(operand)));
          return false;
       }
       return true;
@@ -504,7 +504,7 @@ static bool
 not_array(apply_ctx_t *ctx, const leaf_t *leaf, const mval_t *target, const char *path,
           flora_error_t *error)
 {
-   const char *type = flora__update_type_name(flora__mval_type(target));
+   const char *type = type_name(flora__mval_type(target));
    char id[256];
 
    switch (leaf->op) {

@@ -14,6 +14,15 @@
 
 #include "flora/error.h"
 #include "flora/query.h"
+#include "query_private.h"
+
+/* MongoDB's name of a BSON type, for messages. */
+static inline const char *
+type_name(bson_type_t t)
+{
+   const char *n = flora__type_name(t);
+   return n ? n : "unknown";
+}
 
 /* ---- the mutable value tree ---------------------------------------------------------- */
 
@@ -132,8 +141,6 @@ bool flora__update_array_create(const leaf_t *leaf, mval_t *out);
 
 /* Writes "_id: <json>" (or "no id") of doc into buf for error messages. */
 void flora__update_describe_id(const mval_t *root, char *buf, size_t size);
-/* MongoDB's name of a BSON type ("int", "string", "object", ...). */
-const char *flora__update_type_name(bson_type_t t);
 /* Relaxed JSON of a value into buf (truncated). */
 void flora__update_value_json(const bson_value_t *v, char *buf, size_t size);
 
