@@ -298,6 +298,10 @@ node_destroy(unode_t *node)
          bson_value_destroy(&node->leaf.value);
       }
       bson_free(node->leaf.from);
+      for (size_t i = 0; i < node->leaf.n_from; i++) {
+         bson_free(node->leaf.from_comps[i]);
+      }
+      bson_free(node->leaf.from_comps);
       flora__update_leaf_clear_array(&node->leaf);
    }
    bson_free(node);
@@ -699,6 +703,10 @@ parse_rename(flora_update_t *u, const char *from, const bson_iter_t *it, flora_e
    leaf->leaf.op = OP_RENAME;
    leaf->leaf.op_name = "$rename";
    leaf->leaf.from = bson_strdup(from);
+   leaf->leaf.from_comps = pf.comps;
+   leaf->leaf.n_from = pf.n;
+   pf.comps = NULL;
+   pf.n = 0;
    if (!tree_insert(u, to, &pt, leaf, error)) {
       goto cleanup;
    }
@@ -1325,7 +1333,7 @@ create_value(run_t *r, const leaf_t *leaf, mval_t *out)
 static bool
 apply_rename(run_t *r, const leaf_t *leaf, size_t n)
 {
-   path_t from = {NULL, 0};
+   const char *const *from = (const char *const *) leaf->from_comps;
    resolved_t src, dst;
    mval_t value;
    bson_t tmp;
@@ -1334,22 +1342,21 @@ apply_rename(run_t *r, const leaf_t *leaf, size_t n)
    bool ok = false;
 
    flora__mval_init_null(&value);
-   path_split(leaf->from, &from);
-   resolve(&r->ctx.root, (const char *const *) from.comps, from.n, &src);
+   resolve(&r->ctx.root, from, leaf->n_from, &src);
    if (!src.target) {
       ok = true;
       goto cleanup;
    }
    /* neither end may be inside an array */
-   for (size_t i = 0; i < from.n; i++) {
+   for (size_t i = 0; i < leaf->n_from; i++) {
       resolved_t pre;
-      resolve(&r->ctx.root, (const char *const *) from.comps, i, &pre);
+      resolve(&r->ctx.root, from, i, &pre);
       if (pre.target && pre.target->kind == MV_ARRAY) {
          flora__update_describe_id(&r->ctx.root, id, sizeof id);
          flora_error_set(r->ctx.error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
                          "The source field cannot be an array element, '%s' in doc with %s has "
                          "an array field called '%s'",
-                         leaf->from, id, i ? from.comps[i - 1] : "");
+                         leaf->from, id, i ? from[i - 1] : "");
          goto cleanup;
       }
    }
@@ -1392,14 +1399,13 @@ apply_rename(run_t *r, const leaf_t *leaf, size_t n)
    } else if (!create_path(dst.last, r->comps + dst.found, n - dst.found, &value, r->ctx.error)) {
       goto cleanup;
    }
-   resolve(&r->ctx.root, (const char *const *) from.comps, from.n, &src);
+   resolve(&r->ctx.root, from, leaf->n_from, &src);
    if (src.target && src.parent) {
       flora__mval_remove(src.parent, src.index);
    }
    ok = true;
 cleanup:
    flora__mval_clear(&value);
-   path_clear(&from);
    return ok;
 }
 
@@ -1610,8 +1616,22 @@ find_id(const mval_t *root)
    return NULL;
 }
 
+/* An inserted document's _id may not be an array, a regex or undefined (MongoDB's
+ * storage validation, code 53). */
 static bool
-apply_replacement(const flora_update_t *u, const bson_t *doc, bson_t *out, flora_error_t *error)
+check_id_type(bson_type_t t, flora_error_t *error)
+{
+   if (t == BSON_TYPE_ARRAY || t == BSON_TYPE_REGEX || t == BSON_TYPE_UNDEFINED) {
+      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_INVALID_ID_FIELD,
+                      "The '_id' value cannot be of type %s", type_name(t));
+      return false;
+   }
+   return true;
+}
+
+static bool
+apply_replacement(const flora_update_t *u, const bson_t *doc, bool is_insert, bson_t *out,
+                  flora_error_t *error)
 {
    bson_iter_t old_id, it;
    bool has_old = bson_iter_init_find(&old_id, doc, "_id");
@@ -1619,6 +1639,9 @@ apply_replacement(const flora_update_t *u, const bson_t *doc, bson_t *out, flora
    if (has_old) {
       bson_append_value(out, "_id", 3, bson_iter_value(&old_id));
    } else if (bson_iter_init_find(&it, u->doc, "_id")) {
+      if (is_insert && !check_id_type(bson_iter_type(&it), error)) {
+         return false;
+      }
       bson_append_value(out, "_id", 3, bson_iter_value(&it));
    }
    bson_iter_init(&it, u->doc);
@@ -1694,7 +1717,7 @@ flora_update_apply(const flora_update_t *update, const bson_t *doc, bool is_inse
       *modified = false;
    }
    if (update->replacement) {
-      if (!apply_replacement(update, doc, out, error)) {
+      if (!apply_replacement(update, doc, is_insert, out, error)) {
          bson_reinit(out);
          return false;
       }
@@ -1727,6 +1750,9 @@ flora_update_apply(const flora_update_t *update, const bson_t *doc, bool is_inse
    }
    {
       const mval_t *id = is_insert ? find_id(&r.ctx.root) : NULL;
+      if (id && !check_id_type(flora__mval_type(id), error)) {
+         goto cleanup;
+      }
       if (id) {
          flora__mval_append(out, "_id", 3, id);
       }
