@@ -213,7 +213,7 @@ flora__update_value_json(const bson_value_t *v, char *buf, size_t size)
    json = bson_as_relaxed_extended_json(&tmp, &len);
    /* strip the wrapper: { "v" : X } */
    if (json && len > 10) {
-      snprintf(buf, size, "%.*s", (int) (len - 9), json + 7);
+      snprintf(buf, size, "%.*s", (int) (len - 10), json + 8);
    } else {
       snprintf(buf, size, "?");
    }
@@ -1264,12 +1264,18 @@ update_existing(run_t *r, const leaf_t *leaf, resolved_t *res, const char *path)
          flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_TYPE_MISMATCH,
                          "Cannot apply %s to a value of non-numeric type. {%s} has the field '%s' "
                          "of non-numeric type %s",
-                         leaf->op_name, id, path, type_name(flora__mval_type(target)));
+                         leaf->op_name, id, strrchr(path, '.') ? strrchr(path, '.') + 1 : path,
+                         type_name(flora__mval_type(target)));
          return false;
       }
       if (!arith(leaf->op == OP_MUL, &target->value, &leaf->value, &v)) {
+         /* only integers overflow; the server prints the value as (NumberInt)/(NumberLong) */
          flora__update_describe_id(&r->ctx.root, id, sizeof id);
-         flora__update_value_json(&target->value, json, sizeof json);
+         if (target->value.value_type == BSON_TYPE_INT32) {
+            snprintf(json, sizeof json, "(NumberInt)%" PRId32, target->value.value.v_int32);
+         } else {
+            snprintf(json, sizeof json, "(NumberLong)%" PRId64, target->value.value.v_int64);
+         }
          flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
                          "Failed to apply %s operations to current value (%s) for document {%s}",
                          leaf->op_name, json, id);

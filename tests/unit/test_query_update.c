@@ -4,7 +4,8 @@
  *   {"name", "doc", "update", "arrayFilters"?, "insert"?, "positional"?, "now"?,
  *    "expected"? (the new document, compared byte for byte, field order included),
  *    "modified"? (default: expected differs from doc), "error"? (the STORE code),
- *    "phase"? ("compile" or "apply": where the error must appear)}
+ *    "message"? (part of the error message), "phase"? ("compile" or "apply": where the
+ *    error must appear)}
  * and for flora_update_upsert_seed: {"name", "seed": filter, "expected" | "error"}.
  * The OpenDocDB corpus (real MongoDB's answers) is replayed too when ../shared is present. */
 #include "flora_test.h"
@@ -164,6 +165,19 @@ has(const bson_t *c, const char *key)
    return bson_iter_init_find(&it, c, key);
 }
 
+/* The case's "message", when given, must be part of the error message. */
+static bool
+message_ok(const char *file, const char *name, const bson_t *c, const flora_error_t *error)
+{
+   const char *want = get_str(c, "message");
+
+   if (want && !strstr(error->message, want)) {
+      print_error("%s: %s: message \"%s\" lacks \"%s\"\n", file, name, error->message, want);
+      return false;
+   }
+   return true;
+}
+
 /* Runs one case; returns false (after printing why) when it fails. */
 static bool
 run_case(const char *file, const bson_t *c)
@@ -181,7 +195,7 @@ run_case(const char *file, const bson_t *c)
    if (get_doc(c, "seed", &seed)) {
       applied = flora_update_upsert_seed(&seed, &out, &error);
       if (want_error) {
-         if (applied || error.code != (uint32_t) want_error) {
+         if (applied || error.code != (uint32_t) want_error || !message_ok(file, name, c, &error)) {
             print_error("%s: %s: expected error %d, got %s (%u %s)\n", file, name, (int) want_error,
                         applied ? "success" : "error", error.code, error.message);
             bson_destroy(&out);
@@ -214,7 +228,7 @@ run_case(const char *file, const bson_t *c)
    u = flora_update_new(&update, has_filters ? &filters : NULL, &error);
    if (!u) {
       if (want_error && error.code == (uint32_t) want_error && error.domain == FLORA_DOMAIN_STORE &&
-          (!phase || strcmp(phase, "compile") == 0)) {
+          (!phase || strcmp(phase, "compile") == 0) && message_ok(file, name, c, &error)) {
          return true;
       }
       print_error("%s: %s: compile failed: %u %s\n", file, name, error.code, error.message);
@@ -229,7 +243,8 @@ run_case(const char *file, const bson_t *c)
                                 (int) get_int(c, "positional", -1), get_int(c, "now", 0), &out,
                                 &modified, &error);
    if (want_error) {
-      ok = !applied && error.code == (uint32_t) want_error && error.domain == FLORA_DOMAIN_STORE;
+      ok = !applied && error.code == (uint32_t) want_error && error.domain == FLORA_DOMAIN_STORE &&
+           message_ok(file, name, c, &error);
       if (!ok) {
          print_error("%s: %s: expected error %d, got %s (%u %s)\n", file, name, (int) want_error,
                      applied ? "success" : "error", error.code, error.message);
