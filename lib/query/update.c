@@ -1686,8 +1686,14 @@ check_id(const mval_t *root, const bson_t *doc, flora_error_t *error)
    new_id = find_id(root);
    if (!new_id) {
       flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_IMMUTABLE_FIELD,
-                      "Performing an update on the path '_id' would modify the immutable field "
-                      "'_id'");
+                      "After applying the update, the '_id' (required and immutable) field was "
+                      "found to have been removed");
+      return false;
+   }
+   if (flora__mval_type(new_id) == BSON_TYPE_ARRAY) {
+      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_NOT_SINGLE_VALUE,
+                      "After applying the update to the document, the (immutable) field '_id' was "
+                      "found to be an array or array descendant.");
       return false;
    }
    flora__mval_value(new_id, &tmp, &v);
@@ -1840,8 +1846,19 @@ collect_equalities(bson_iter_t *it, equalities_t *eq)
       if (BSON_ITER_HOLDS_DOCUMENT(it) && bson_iter_recurse(it, &child) &&
           bson_iter_next(&child) && bson_iter_key(&child)[0] == '$') {
          do {
-            if (strcmp(bson_iter_key(&child), "$eq") == 0) {
+            const char *op = bson_iter_key(&child);
+            bson_iter_t list;
+            if (strcmp(op, "$eq") == 0) {
                add_equality(eq, key, bson_iter_value(&child));
+            } else if ((strcmp(op, "$in") == 0 || strcmp(op, "$all") == 0) &&
+                       BSON_ITER_HOLDS_ARRAY(&child) && bson_iter_recurse(&child, &list) &&
+                       bson_iter_next(&list)) {
+               /* a one-element $in or $all implies that equality */
+               bson_iter_t only = list;
+               if (!bson_iter_next(&list) && !BSON_ITER_HOLDS_REGEX(&only) &&
+                   !(strcmp(op, "$all") == 0 && BSON_ITER_HOLDS_DOCUMENT(&only))) {
+                  add_equality(eq, key, bson_iter_value(&only));
+               }
             }
          } while (bson_iter_next(&child));
          continue;
