@@ -330,13 +330,14 @@ flora_update_is_replacement(const flora_update_t *update)
    return update->replacement;
 }
 
-/* A path component that indexes an array: digits, no sign, no leading zero. */
+/* A path component that indexes an array: decimal digits only, no sign (the server's
+ * parseUnsignedBase10Integer). */
 static bool
 parse_index(const char *s, size_t *out)
 {
    size_t v = 0;
 
-   if (!*s || (s[0] == '0' && s[1])) {
+   if (!*s) {
       return false;
    }
    for (const char *p = s; *p; p++) {
@@ -1433,8 +1434,22 @@ apply_leaf(run_t *r, const leaf_t *leaf, size_t n)
    if (res.target) {
       return update_existing(r, leaf, &res, path);
    }
-   if (leaf->op == OP_UNSET || leaf->op == OP_PULL || leaf->op == OP_PULL_ALL ||
-       leaf->op == OP_POP) {
+   if (leaf->op == OP_UNSET) {
+      return true;
+   }
+   if (leaf->op == OP_PULL || leaf->op == OP_PULL_ALL || leaf->op == OP_POP) {
+      /* nothing to remove from a missing array, but a path that could never exist is an
+       * error for these operators (the server's checkViability) */
+      if (!res.viable) {
+         char taken[512];
+         mval_json(res.last, json, sizeof json);
+         join_path(r->comps, res.found, taken, sizeof taken);
+         flora_error_set(r->ctx.error, FLORA_DOMAIN_STORE, FLORA_STORE_PATH_NOT_VIABLE,
+                         "Cannot use the part (%s) of (%s) to traverse the element ({%s: %s})",
+                         r->comps[res.found], path, res.found ? r->comps[res.found - 1] : "",
+                         json);
+         return false;
+      }
       return true;
    }
    if (!res.viable) {
@@ -1696,8 +1711,17 @@ check_id(const mval_t *root, const bson_t *doc, flora_error_t *error)
                       "found to be an array or array descendant.");
       return false;
    }
+   /* any change is refused, even to an equal number of another type (the server compares
+    * the element's bytes when the path itself is _id) */
    flora__mval_value(new_id, &tmp, &v);
-   cmp = flora_value_compare(&v, bson_iter_value(&old_id));
+   {
+      bson_t a = BSON_INITIALIZER, b = BSON_INITIALIZER;
+      bson_append_value(&a, "_id", 3, &v);
+      bson_append_value(&b, "_id", 3, bson_iter_value(&old_id));
+      cmp = bson_equal(&a, &b) ? 0 : 1;
+      bson_destroy(&a);
+      bson_destroy(&b);
+   }
    if (cmp != 0) {
       flora__update_value_json(&v, json, sizeof json);
    }

@@ -521,7 +521,7 @@ not_array(apply_ctx_t *ctx, const leaf_t *leaf, const mval_t *target, const char
                       path, type);
       break;
    case OP_POP:
-      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
+      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_TYPE_MISMATCH,
                       "Path '%s' contains an element of non-array type '%s'", path, type);
       break;
    default:
