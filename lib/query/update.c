@@ -1350,6 +1350,15 @@ apply_rename(run_t *r, const leaf_t *leaf, size_t n)
 
    flora__mval_init_null(&value);
    resolve(&r->ctx.root, from, leaf->n_from, &src);
+   if (!src.target && !src.viable) {
+      /* a source that could never exist is an error, as for other updates */
+      char json[256];
+      mval_json(src.last, json, sizeof json);
+      flora_error_set(r->ctx.error, FLORA_DOMAIN_STORE, FLORA_STORE_PATH_NOT_VIABLE,
+                      "cannot use the part (%s of %s) to traverse the element ({%s: %s})",
+                      from[src.found], leaf->from, src.found ? from[src.found - 1] : "", json);
+      goto cleanup;
+   }
    if (!src.target) {
       ok = true;
       goto cleanup;
@@ -1395,7 +1404,16 @@ apply_rename(run_t *r, const leaf_t *leaf, size_t n)
    flora__mval_init_copy(&value, &v);
    bson_destroy(&tmp);
    if (dst.target) {
-      flora__mval_move(dst.target, &value);
+      bson_t cur_tmp;
+      bson_value_t cur;
+      bool same;
+      /* an equal destination is left as it is (the server's SetElementNode) */
+      flora__mval_value(dst.target, &cur_tmp, &cur);
+      same = flora_value_compare(&value.value, &cur) == 0;
+      bson_destroy(&cur_tmp);
+      if (!same) {
+         flora__mval_move(dst.target, &value);
+      }
    } else if (!dst.viable) {
       char json[256];
       mval_json(dst.last, json, sizeof json);
