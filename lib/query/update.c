@@ -350,14 +350,19 @@ parse_index(const char *s, size_t *out)
    return true;
 }
 
-/* Children order: numeric names numerically, otherwise by bytes. */
+/* Children order, the server's cmpPathsAndArrayIndexes: names that are numbers without a
+ * leading zero compare as numbers, everything else by bytes. */
 static int
 child_cmp(const char *a, const char *b)
 {
-   size_t ia, ib;
+   size_t la = strlen(a), lb = strlen(b);
 
-   if (parse_index(a, &ia) && parse_index(b, &ib)) {
-      return ia < ib ? -1 : ia > ib;
+   if (!la || !lb || a[0] < '0' || a[0] > '9' || b[0] < '0' || b[0] > '9' ||
+       (a[0] == '0' && la > 1) || (b[0] == '0' && lb > 1)) {
+      return strcmp(a, b);
+   }
+   if (la != lb) {
+      return la < lb ? -1 : 1;
    }
    return strcmp(a, b);
 }
@@ -1488,71 +1493,103 @@ apply_leaf(run_t *r, const leaf_t *leaf, size_t n)
    return true;
 }
 
-static bool apply_node(run_t *r, const unode_t *node, size_t depth);
+/* Several tree nodes can address the same element: `$` and the index it matched, or two
+ * array filters matching one element. Like the server (createUpdateNodeByMerging), their
+ * subtrees are merged level by level; two operators meeting at one element conflict. */
+static bool apply_nodes(run_t *r, const unode_t *const *nodes, size_t k, size_t depth);
 
-static bool
-apply_child(run_t *r, const unode_t *child, const char *name, size_t depth)
+typedef struct child_ref {
+   const char *name;
+   const unode_t *node;
+   size_t seq;
+} child_ref_t;
+
+static int
+child_ref_cmp(const void *a, const void *b)
 {
-   r->comps[depth] = name;
-   return apply_node(r, child, depth + 1);
+   const child_ref_t *x = a, *y = b;
+   int c = child_cmp(x->name, y->name);
+
+   if (c) {
+      return c;
+   }
+   return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static bool
-conflict_at(run_t *r, size_t depth, const char *name)
+conflict_here(run_t *r, size_t depth)
 {
    char path[512];
 
-   r->comps[depth] = name;
-   join_path(r->comps, depth + 1, path, sizeof path);
+   join_path(r->comps, depth, path, sizeof path);
    flora_error_set(r->ctx.error, FLORA_DOMAIN_STORE, FLORA_STORE_CONFLICTING_UPDATE,
                    "Update created a conflict at '%s'", path);
    return false;
 }
 
 static bool
-apply_object(run_t *r, const unode_t *node, size_t depth)
+apply_object(run_t *r, const unode_t *const *nodes, size_t k, size_t depth)
 {
-   const char *pos_name = NULL;
-   bool pos_pending = false;
+   size_t total = 0, n = 0;
+   child_ref_t *refs = NULL;
+   const unode_t **group = NULL;
+   bool ok = false, positional = false;
 
-   if (node->positional) {
+   for (size_t i = 0; i < k; i++) {
+      total += nodes[i]->n_children + (nodes[i]->positional ? 1 : 0);
+      positional = positional || nodes[i]->positional;
+   }
+   if (positional) {
       if (r->positional_index < 0) {
          flora_error_set(r->ctx.error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
                          "The positional operator did not find the match needed from the query.");
          return false;
       }
       snprintf(r->numbers[depth], sizeof r->numbers[depth], "%d", r->positional_index);
-      pos_name = r->numbers[depth];
-      pos_pending = true;
    }
-   for (size_t i = 0; i < node->n_children; i++) {
-      const uchild_t *c = &node->children[i];
-      if (pos_pending && strcmp(c->name, pos_name) == 0) {
-         /* the positional child and a named child address the same element */
-         if (c->node->kind == N_LEAF || node->positional->kind == N_LEAF) {
-            return conflict_at(r, depth, pos_name);
-         }
-         if (!apply_child(r, c->node, c->name, depth) ||
-             !apply_child(r, node->positional, pos_name, depth)) {
+   if (k == 1 && !positional) {
+      /* the common case: children are already in order */
+      for (size_t i = 0; i < nodes[0]->n_children; i++) {
+         r->comps[depth] = nodes[0]->children[i].name;
+         if (!apply_nodes(r, (const unode_t *const *) &nodes[0]->children[i].node, 1, depth + 1)) {
             return false;
          }
-         pos_pending = false;
-         continue;
       }
-      if (pos_pending && child_cmp(pos_name, c->name) < 0) {
-         if (!apply_child(r, node->positional, pos_name, depth)) {
-            return false;
-         }
-         pos_pending = false;
+      return true;
+   }
+   refs = bson_malloc0((total ? total : 1) * sizeof *refs);
+   group = bson_malloc0((total ? total : 1) * sizeof *group);
+   for (size_t i = 0; i < k; i++) {
+      for (size_t c = 0; c < nodes[i]->n_children; c++) {
+         refs[n].name = nodes[i]->children[c].name;
+         refs[n].node = nodes[i]->children[c].node;
+         refs[n].seq = n;
+         n++;
       }
-      if (!apply_child(r, c->node, c->name, depth)) {
-         return false;
+      if (nodes[i]->positional) {
+         refs[n].name = r->numbers[depth];
+         refs[n].node = nodes[i]->positional;
+         refs[n].seq = n;
+         n++;
       }
    }
-   if (pos_pending && !apply_child(r, node->positional, pos_name, depth)) {
-      return false;
+   qsort(refs, n, sizeof *refs, child_ref_cmp);
+   for (size_t i = 0; i < n;) {
+      size_t j = i, g = 0;
+      while (j < n && child_cmp(refs[j].name, refs[i].name) == 0) {
+         group[g++] = refs[j++].node;
+      }
+      r->comps[depth] = refs[i].name;
+      if (!apply_nodes(r, group, g, depth + 1)) {
+         goto cleanup;
+      }
+      i = j;
    }
-   return true;
+   ok = true;
+cleanup:
+   bson_free(refs);
+   bson_free(group);
+   return ok;
 }
 
 static bool
@@ -1562,6 +1599,8 @@ filter_matches(run_t *r, const char *id, const mval_t *elem)
       if (strcmp(r->u->filters[i].id, id) == 0) {
          bson_t wrapped = BSON_INITIALIZER;
          bool m;
+         /* the element is matched as the document {id: element} (the server's
+          * ExpressionWithPlaceholder::matchesBSONElement) */
          flora__mval_append(&wrapped, id, -1, elem);
          m = flora_matcher_match(r->u->filters[i].matcher, &wrapped, NULL);
          bson_destroy(&wrapped);
@@ -1572,11 +1611,11 @@ filter_matches(run_t *r, const char *id, const mval_t *elem)
 }
 
 static bool
-apply_array(run_t *r, const unode_t *node, size_t depth)
+apply_array(run_t *r, const unode_t *const *nodes, size_t k, size_t depth)
 {
    resolved_t res;
    char path[512], json[256];
-   size_t len;
+   size_t len, total = 0;
    const unode_t **matched = NULL;
    bool ok = false;
 
@@ -1597,32 +1636,29 @@ apply_array(run_t *r, const unode_t *node, size_t depth)
       return false;
    }
    len = res.target->len;
-   matched = bson_malloc0((node->n_children ? node->n_children : 1) * sizeof *matched);
-   for (size_t i = 0; i < len; i++) {
+   for (size_t i = 0; i < k; i++) {
+      total += nodes[i]->n_children;
+   }
+   matched = bson_malloc0((total ? total : 1) * sizeof *matched);
+   for (size_t e = 0; e < len; e++) {
       size_t n_matched = 0;
-      for (size_t c = 0; c < node->n_children; c++) {
-         const uchild_t *child = &node->children[c];
-         bool m;
-         /* the array may have been replaced by an earlier element's update: re-resolve */
-         resolve(&r->ctx.root, r->comps, depth, &res);
-         m = !child->name[0] || filter_matches(r, child->name, &res.target->fields[i].val);
-         if (m) {
-            matched[n_matched++] = child->node;
-         }
-      }
-      snprintf(r->numbers[depth], sizeof r->numbers[depth], "%zu", i);
-      if (n_matched > 1) {
-         for (size_t m = 0; m < n_matched; m++) {
-            if (matched[m]->kind == N_LEAF) {
-               conflict_at(r, depth, r->numbers[depth]);
-               goto cleanup;
+      /* an earlier element's update may have moved the array's storage: re-resolve */
+      resolve(&r->ctx.root, r->comps, depth, &res);
+      for (size_t i = 0; i < k; i++) {
+         for (size_t c = 0; c < nodes[i]->n_children; c++) {
+            const uchild_t *child = &nodes[i]->children[c];
+            if (!child->name[0] || filter_matches(r, child->name, &res.target->fields[e].val)) {
+               matched[n_matched++] = child->node;
             }
          }
       }
-      for (size_t m = 0; m < n_matched; m++) {
-         if (!apply_child(r, matched[m], r->numbers[depth], depth)) {
-            goto cleanup;
-         }
+      if (n_matched == 0) {
+         continue;
+      }
+      snprintf(r->numbers[depth], sizeof r->numbers[depth], "%zu", e);
+      r->comps[depth] = r->numbers[depth];
+      if (!apply_nodes(r, matched, n_matched, depth + 1)) {
+         goto cleanup;
       }
    }
    ok = true;
@@ -1632,15 +1668,23 @@ cleanup:
 }
 
 static bool
-apply_node(run_t *r, const unode_t *node, size_t depth)
+apply_nodes(run_t *r, const unode_t *const *nodes, size_t k, size_t depth)
 {
-   switch (node->kind) {
+   for (size_t i = 1; i < k; i++) {
+      if (nodes[i]->kind == N_LEAF || nodes[i]->kind != nodes[0]->kind) {
+         return conflict_here(r, depth);
+      }
+   }
+   if (k > 1 && nodes[0]->kind == N_LEAF) {
+      return conflict_here(r, depth);
+   }
+   switch (nodes[0]->kind) {
    case N_OBJECT:
-      return apply_object(r, node, depth);
+      return apply_object(r, nodes, k, depth);
    case N_ARRAY:
-      return apply_array(r, node, depth);
+      return apply_array(r, nodes, k, depth);
    default:
-      return apply_leaf(r, &node->leaf, depth);
+      return apply_leaf(r, &nodes[0]->leaf, depth);
    }
 }
 
@@ -1796,8 +1840,11 @@ flora_update_apply(const flora_update_t *update, const bson_t *doc, bool is_inse
    r.ctx.root.value.value.v_doc.data_len = doc->len;
    flora__mval_expand(&r.ctx.root);
 
-   if (!apply_node(&r, update->root, 0)) {
-      goto cleanup;
+   {
+      const unode_t *root = update->root;
+      if (!apply_nodes(&r, &root, 1, 0)) {
+         goto cleanup;
+      }
    }
    if (!check_id(&r.ctx.root, doc, error)) {
       goto cleanup;
