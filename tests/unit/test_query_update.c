@@ -107,13 +107,14 @@ parse_json(const char *text, bool quotes, const char *what)
 static bson_t *
 load_json(const char *path)
 {
-   size_t len;
+   size_t len = 0;
    char *text = read_file(path, &len);
    char *wrapped;
    bson_t *b;
 
    if (!text) {
       fail_msg("cannot read %s", path);
+      return NULL;
    }
    wrapped = malloc(len + 16);
    snprintf(wrapped, len + 16, "{\"cases\": %s}", text);
