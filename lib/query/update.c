@@ -624,7 +624,7 @@ parse_current_date(leaf_t *leaf, const bson_iter_t *it, flora_error_t *error)
       flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
                       "%s is not valid type for $currentDate. Please use a boolean ('true') or a "
                       "$type expression ({$type: 'timestamp/date'}).",
-                      bson_iter_type(it) == BSON_TYPE_UTF8 ? "string" : "the value");
+                      type_name(bson_iter_type(it)));
       return false;
    }
    while (bson_iter_next(&child)) {
