@@ -1943,7 +1943,7 @@ op_date_part(const flora__expr_t *e, ctx_t *c, bson_value_t *out, flora_error_t 
 {
    bson_value_t d, tz;
    int offset = 0;
-   int64_t ms;
+   int64_t ms = 0;
    civil_t cv;
    bool ok = false;
 
@@ -2004,7 +2004,7 @@ op_date_to_string(const flora__expr_t *e, ctx_t *c, bson_value_t *out, flora_err
 {
    bson_value_t v[4];
    int offset = 0;
-   int64_t ms;
+   int64_t ms = 0;
    bool ok = false;
    static const char def[] = "%Y-%m-%dT%H:%M:%S.%LZ";
 
