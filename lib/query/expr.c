@@ -18,6 +18,8 @@
 
 #include <bid_conf.h>
 #include <bid_functions.h>
+#include <unicode/ucal.h>
+#include <unicode/ustring.h>
 
 #include "flora/query.h"
 #include "query/expr_private.h"
@@ -1752,11 +1754,47 @@ civil_from_ms(int64_t ms, civil_t *c)
    c->yday = (int) (days - days_from_civil(c->year, 1, 1));
 }
 
-/* A time zone argument: "UTC"/"GMT"/"Etc/UTC"/"Etc/GMT" or a fixed offset "+03",
- * "+0300", "+03:00". Named zones with rules (e.g. "Europe/Moscow") are not supported:
- * code 2 rather than a silently wrong offset. */
+/* The offset of a named Olson zone ("Europe/Moscow") at instant ms, from ICU's time zone
+ * database (ICU calendars are independent objects, so this is thread-safe, unlike the C
+ * library's TZ/localtime_r). */
 static bool
-parse_tz(const bson_value_t *tz, int *offset_min, flora_error_t *error)
+named_zone_offset(const char *name, int64_t ms, int64_t *offset_ms, flora_error_t *error)
+{
+   UChar zid[128], canon[128];
+   int32_t len = 0;
+   UBool is_system = 0;
+   UErrorCode st = U_ZERO_ERROR;
+   UCalendar *cal;
+   int32_t zone, dst;
+
+   u_strFromUTF8(zid, (int32_t) (sizeof zid / sizeof zid[0]), &len, name, -1, &st);
+   if (U_SUCCESS(st)) {
+      ucal_getCanonicalTimeZoneID(zid, len, canon, (int32_t) (sizeof canon / sizeof canon[0]),
+                                  &is_system, &st);
+   }
+   if (U_FAILURE(st) || !is_system) {
+      return fail_code(error, 40485, "unrecognized time zone identifier: \"%s\"", name);
+   }
+   cal = ucal_open(zid, len, "en_US_POSIX", UCAL_GREGORIAN, &st);
+   if (U_SUCCESS(st)) {
+      ucal_setMillis(cal, (UDate) ms, &st);
+   }
+   zone = U_SUCCESS(st) ? ucal_get(cal, UCAL_ZONE_OFFSET, &st) : 0;
+   dst = U_SUCCESS(st) ? ucal_get(cal, UCAL_DST_OFFSET, &st) : 0;
+   ucal_close(cal);
+   if (U_FAILURE(st)) {
+      return fail_code(error, FLORA_STORE_INTERNAL, "time zone \"%s\": %s", name,
+                       u_errorName(st));
+   }
+   *offset_ms = (int64_t) zone + dst;
+   return true;
+}
+
+/* The offset from UTC at instant ms of a time zone argument: an Olson name
+ * ("Europe/Moscow", "UTC") or a fixed offset "+03", "+0300", "+03:00" (MongoDB manual,
+ * "$dateToString", timezone). */
+static bool
+zone_offset(const bson_value_t *tz, int64_t ms, int64_t *offset_ms, flora_error_t *error)
 {
    const char *s;
    int sign, h = 0, m = 0;
@@ -1768,10 +1806,8 @@ parse_tz(const bson_value_t *tz, int *offset_min, flora_error_t *error)
    }
    s = tz->value.v_utf8.str;
    len = tz->value.v_utf8.len;
-   if (!strcmp(s, "UTC") || !strcmp(s, "GMT") || !strcmp(s, "Etc/UTC") ||
-       !strcmp(s, "Etc/GMT") || !strcmp(s, "Z")) {
-      *offset_min = 0;
-      return true;
+   if (strlen(s) != len) {
+      return fail_code(error, 40485, "unrecognized time zone identifier: \"%s\"", s);
    }
    if ((s[0] == '+' || s[0] == '-') && len >= 3 && isdigit((unsigned char) s[1]) &&
        isdigit((unsigned char) s[2])) {
@@ -1787,16 +1823,13 @@ parse_tz(const bson_value_t *tz, int *offset_min, flora_error_t *error)
       } else {
          return fail_code(error, 40485, "unrecognized time zone identifier: \"%s\"", s);
       }
-      if (h > 99 || m > 59) {
+      if (m > 59) {
          return fail_code(error, 40485, "unrecognized time zone identifier: \"%s\"", s);
       }
-      *offset_min = sign * (h * 60 + m);
+      *offset_ms = (int64_t) sign * (h * 60 + m) * 60000;
       return true;
    }
-   return fail_code(error, FLORA_STORE_BAD_VALUE,
-                    "unsupported time zone \"%s\": this engine supports \"UTC\" and fixed "
-                    "offsets such as \"+03:00\"",
-                    s);
+   return named_zone_offset(s, ms, offset_ms, error);
 }
 
 /* The date of a date-like value (date, timestamp, ObjectId), or an error. */
@@ -1848,11 +1881,12 @@ iso_week(const civil_t *c, int64_t *iso_year, int *week)
 
 /* Formats ms (already shifted into the zone) with MongoDB's $dateToString specifiers. */
 static bool
-format_date(const char *fmt, size_t flen, int64_t ms, int offset_min, bson_value_t *out,
+format_date(const char *fmt, size_t flen, int64_t ms, int64_t offset_ms, bson_value_t *out,
             flora_error_t *error)
 {
    bson_string_t *str = bson_string_new(NULL);
    civil_t c;
+   int offset_min = (int) (offset_ms / 60000);
 
    civil_from_ms(ms, &c);
    for (size_t i = 0; i < flen; i++) {
@@ -1942,7 +1976,7 @@ static bool
 op_date_part(const flora__expr_t *e, ctx_t *c, bson_value_t *out, flora_error_t *error)
 {
    bson_value_t d, tz;
-   int offset = 0;
+   int64_t offset = 0;
    int64_t ms = 0;
    civil_t cv;
    bool ok = false;
@@ -1959,10 +1993,11 @@ op_date_part(const flora__expr_t *e, ctx_t *c, bson_value_t *out, flora_error_t 
       ok = true;
       goto cleanup;
    }
-   if ((e->args[1] && !parse_tz(&tz, &offset, error)) || !date_of(e->op_name, &d, &ms, error)) {
+   if (!date_of(e->op_name, &d, &ms, error) ||
+       (e->args[1] && !zone_offset(&tz, ms, &offset, error))) {
       goto cleanup;
    }
-   civil_from_ms(ms + (int64_t) offset * 60000, &cv);
+   civil_from_ms(ms + offset, &cv);
    switch (e->op) {
    case OP_YEAR:
       set_int32(out, (int32_t) cv.year);
@@ -2003,7 +2038,7 @@ static bool
 op_date_to_string(const flora__expr_t *e, ctx_t *c, bson_value_t *out, flora_error_t *error)
 {
    bson_value_t v[4];
-   int offset = 0;
+   int64_t offset = 0;
    int64_t ms = 0;
    bool ok = false;
    static const char def[] = "%Y-%m-%dT%H:%M:%S.%LZ";
@@ -2035,15 +2070,15 @@ op_date_to_string(const flora__expr_t *e, ctx_t *c, bson_value_t *out, flora_err
       ok = true;
       goto cleanup;
    }
-   if ((e->args[2] && !parse_tz(&v[2], &offset, error)) ||
-       !date_of("$dateToString", &v[0], &ms, error)) {
+   if (!date_of("$dateToString", &v[0], &ms, error) ||
+       (e->args[2] && !zone_offset(&v[2], ms, &offset, error))) {
       goto cleanup;
    }
    if (e->args[1]) {
-      ok = format_date(v[1].value.v_utf8.str, v[1].value.v_utf8.len,
-                       ms + (int64_t) offset * 60000, offset, out, error);
+      ok = format_date(v[1].value.v_utf8.str, v[1].value.v_utf8.len, ms + offset, offset, out,
+                       error);
    } else {
-      ok = format_date(def, sizeof def - 1, ms + (int64_t) offset * 60000, offset, out, error);
+      ok = format_date(def, sizeof def - 1, ms + offset, offset, out, error);
    }
 cleanup:
    for (int i = 0; i < 4; i++) {
