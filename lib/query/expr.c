@@ -6,7 +6,8 @@
  * null; int32 results that overflow widen to int64, int64 ones to double; decimal128 wins
  * over every other numeric type). Decimal128 arithmetic uses Intel's decimal
  * floating-point library (libbidgcc, the implementation mongod itself uses), so results
- * keep MongoDB's exponents ("42.13" + 10 = "52.13", "-0.0" + 10 = "10.0"). */
+ * keep MongoDB's exponents ("42.13" + 10 = "52.13", "-0.0" + 10 = "10.0"). Named time
+ * zones come from ICU's time zone database (thread-safe, unlike TZ + localtime_r). */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
