@@ -545,14 +545,9 @@ apply_field(apply_ctx_t *c, const pnode_t *n, const char *key, size_t key_len,
    case PA_SLICE:
       append_slice(n, key, key_len, value, out);
       return;
-   case PA_ELEMMATCH: {
-      int index = -1;
-
-      if (BSON_ITER_HOLDS_ARRAY(value) && flora_matcher_match(n->elem_match, c->top, &index)) {
-         append_one_element(key, key_len, value, index, out);
-      }
+   case PA_ELEMMATCH:
+      /* appended after the other fields (flora_projection_apply) */
       return;
-   }
    case PA_POSITIONAL:
       if (!BSON_ITER_HOLDS_ARRAY(value)) {
          bson_append_iter(out, key, (int) key_len, value);
@@ -651,6 +646,19 @@ flora_projection_apply(const flora_projection_t *projection, const bson_t *doc,
          apply_field(&c, n, key, key_len, &it, out);
       } else if (!projection->inclusion) {
          bson_append_iter(out, key, (int) key_len, &it);
+      }
+   }
+   if (projection->inclusion) {
+      /* MongoDB 4.4+: an $elemMatch projection returns its field after the other included
+       * fields, whatever the document's order (manual, "$elemMatch (projection)"). */
+      for (size_t i = 0; i < projection->root.nkids; i++) {
+         const pnode_t *n = projection->root.kids[i];
+         int index = -1;
+
+         if (n->action == PA_ELEMMATCH && bson_iter_init_find(&it, doc, n->name) &&
+             BSON_ITER_HOLDS_ARRAY(&it) && flora_matcher_match(n->elem_match, doc, &index)) {
+            append_one_element(n->name, strlen(n->name), &it, index, out);
+         }
       }
    }
    if (projection->meta) {
