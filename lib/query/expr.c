@@ -43,7 +43,7 @@ enum op {
    OP_TODOUBLE, OP_TODECIMAL, OP_TOBOOL, OP_TYPE, OP_ISNUMBER, OP_YEAR, OP_MONTH,
    OP_DAYOFMONTH, OP_HOUR, OP_MINUTE, OP_SECOND, OP_MILLISECOND, OP_DAYOFWEEK, OP_DAYOFYEAR,
    OP_DATETOSTRING, OP_MERGEOBJECTS, OP_OBJECTTOARRAY, OP_ARRAYTOOBJECT, OP_LET, OP_SUM,
-   OP_AVG, OP_MIN, OP_MAX,
+   OP_AVG, OP_MIN, OP_MAX, OP_WEEK, OP_ISOWEEK, OP_ISOWEEKYEAR, OP_ISODAYOFWEEK,
 };
 
 /* How an operator's argument is written. */
@@ -124,6 +124,10 @@ static const op_info_t OPS[] = {
    {"$millisecond", OP_MILLISECOND, F_SPECIAL, 0, 0},
    {"$dayOfWeek", OP_DAYOFWEEK, F_SPECIAL, 0, 0},
    {"$dayOfYear", OP_DAYOFYEAR, F_SPECIAL, 0, 0},
+   {"$week", OP_WEEK, F_SPECIAL, 0, 0},
+   {"$isoWeek", OP_ISOWEEK, F_SPECIAL, 0, 0},
+   {"$isoWeekYear", OP_ISOWEEKYEAR, F_SPECIAL, 0, 0},
+   {"$isoDayOfWeek", OP_ISODAYOFWEEK, F_SPECIAL, 0, 0},
    {"$dateToString", OP_DATETOSTRING, F_SPECIAL, 0, 0},
    {"$mergeObjects", OP_MERGEOBJECTS, F_ARGS, 0, -1},
    {"$objectToArray", OP_OBJECTTOARRAY, F_ARGS, 1, 1},
@@ -2024,6 +2028,20 @@ op_date_part(const flora__expr_t *e, ctx_t *c, bson_value_t *out, flora_error_t 
    case OP_DAYOFWEEK:
       set_int32(out, cv.wday + 1);
       break;
+   case OP_WEEK:
+      set_int32(out, (cv.yday + 7 - cv.wday) / 7);
+      break;
+   case OP_ISOWEEK:
+   case OP_ISOWEEKYEAR: {
+      int64_t iy;
+      int wk;
+      iso_week(&cv, &iy, &wk);
+      set_int32(out, e->op == OP_ISOWEEK ? wk : (int32_t) iy);
+      break;
+   }
+   case OP_ISODAYOFWEEK:
+      set_int32(out, cv.wday == 0 ? 7 : cv.wday);
+      break;
    default:
       set_int32(out, cv.yday + 1);
       break;
@@ -3435,6 +3453,10 @@ eval_op(const flora__expr_t *e, ctx_t *c, bson_value_t *out, flora_error_t *erro
    case OP_MILLISECOND:
    case OP_DAYOFWEEK:
    case OP_DAYOFYEAR:
+   case OP_WEEK:
+   case OP_ISOWEEK:
+   case OP_ISOWEEKYEAR:
+   case OP_ISODAYOFWEEK:
       return op_date_part(e, c, out, error);
    case OP_DATETOSTRING:
       return op_date_to_string(e, c, out, error);
