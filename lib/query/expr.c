@@ -40,7 +40,7 @@ enum op {
    OP_SUBSTRBYTES, OP_STRLENCP, OP_STRLENBYTES, OP_SPLIT, OP_TRIM, OP_LTRIM, OP_RTRIM,
    OP_SIZE, OP_ARRAYELEMAT, OP_FIRST, OP_LAST, OP_IN, OP_FILTER, OP_MAP, OP_SLICE,
    OP_ISARRAY, OP_REDUCE, OP_CONCATARRAYS, OP_REVERSEARRAY, OP_TOSTRING, OP_TOINT, OP_TOLONG,
-   OP_TODOUBLE, OP_TODECIMAL, OP_TOBOOL, OP_TYPE, OP_ISNUMBER, OP_YEAR, OP_MONTH,
+   OP_TO_DOUBLE, OP_TO_DECIMAL, OP_TOBOOL, OP_TYPE, OP_ISNUMBER, OP_YEAR, OP_MONTH,
    OP_DAYOFMONTH, OP_HOUR, OP_MINUTE, OP_SECOND, OP_MILLISECOND, OP_DAYOFWEEK, OP_DAYOFYEAR,
    OP_DATETOSTRING, OP_MERGEOBJECTS, OP_OBJECTTOARRAY, OP_ARRAYTOOBJECT, OP_LET, OP_SUM,
    OP_AVG, OP_MIN, OP_MAX, OP_WEEK, OP_ISOWEEK, OP_ISOWEEKYEAR, OP_ISODAYOFWEEK,
@@ -110,8 +110,8 @@ static const op_info_t OPS[] = {
    {"$toString", OP_TOSTRING, F_ARGS, 1, 1},
    {"$toInt", OP_TOINT, F_ARGS, 1, 1},
    {"$toLong", OP_TOLONG, F_ARGS, 1, 1},
-   {"$toDouble", OP_TODOUBLE, F_ARGS, 1, 1},
-   {"$toDecimal", OP_TODECIMAL, F_ARGS, 1, 1},
+   {"$toDouble", OP_TO_DOUBLE, F_ARGS, 1, 1},
+   {"$toDecimal", OP_TO_DECIMAL, F_ARGS, 1, 1},
    {"$toBool", OP_TOBOOL, F_ARGS, 1, 1},
    {"$type", OP_TYPE, F_ARGS, 1, 1},
    {"$isNumber", OP_ISNUMBER, F_ARGS, 1, 1},
@@ -3302,8 +3302,8 @@ eval_op_args(const flora__expr_t *e, ctx_t *c, const bson_value_t *v, size_t n, 
    case OP_TOSTRING:
    case OP_TOINT:
    case OP_TOLONG:
-   case OP_TODOUBLE:
-   case OP_TODECIMAL:
+   case OP_TO_DOUBLE:
+   case OP_TO_DECIMAL:
    case OP_TOBOOL:
       if (is_nullish(&v[0])) {
          set_null(out);
@@ -3316,9 +3316,9 @@ eval_op_args(const flora__expr_t *e, ctx_t *c, const bson_value_t *v, size_t n, 
          return op_to_integer(false, &v[0], out, error);
       case OP_TOLONG:
          return op_to_integer(true, &v[0], out, error);
-      case OP_TODOUBLE:
+      case OP_TO_DOUBLE:
          return op_to_double(&v[0], out, error);
-      case OP_TODECIMAL:
+      case OP_TO_DECIMAL:
          return op_to_decimal(&v[0], out, error);
       default:
          set_bool(out, flora__agg_truthy(&v[0]));
