@@ -2108,23 +2108,12 @@ cleanup:
 
 /* ---- strings and conversions --------------------------------------------------------- */
 
+/* A double as mongod's StringBuilder writes it: printf's "%g", six significant digits
+ * (mongo/bson/util/builder.h). */
 static void
 format_double(double d, char *buf, size_t len)
 {
-   if (isnan(d)) {
-      snprintf(buf, len, "NaN");
-   } else if (isinf(d)) {
-      snprintf(buf, len, d > 0 ? "Infinity" : "-Infinity");
-   } else {
-      /* the shortest representation that reads back as the same double */
-      for (int prec = 15; prec <= 17; prec++) {
-         char *end = NULL;
-         snprintf(buf, len, "%.*g", prec, d);
-         if (strtod(buf, &end) == d) {
-            break;
-         }
-      }
-   }
+   snprintf(buf, len, "%g", d);
 }
 
 static void
@@ -2167,9 +2156,14 @@ coerce_string(const char *op, const bson_value_t *v, bson_value_t *out, flora_er
    case BSON_TYPE_DECIMAL128:
       bson_decimal128_to_string(&v->value.v_decimal128, buf);
       break;
-   case BSON_TYPE_DATE_TIME:
-      format_iso_date(v->value.v_datetime, buf, sizeof buf);
+   case BSON_TYPE_DATE_TIME: {
+      /* Value::coerceToString: seconds precision, no zone letter */
+      civil_t c;
+      civil_from_ms(v->value.v_datetime, &c);
+      snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", (int) c.year, c.month, c.day,
+               c.hour, c.minute, c.second);
       break;
+   }
    case BSON_TYPE_TIMESTAMP:
       snprintf(buf, sizeof buf, "Timestamp(%u, %u)", v->value.v_timestamp.timestamp,
                v->value.v_timestamp.increment);
@@ -2203,13 +2197,30 @@ op_to_string(const bson_value_t *v, bson_value_t *out, flora_error_t *error)
       bson_oid_to_string(&v->value.v_oid, buf);
       set_string(out, buf);
       return true;
+   case BSON_TYPE_DOUBLE: {
+      /* $convert's performFormatDouble: names for the special values, else "%g" */
+      double d = v->value.v_double;
+      if (isnan(d)) {
+         set_string(out, "NaN");
+      } else if (isinf(d)) {
+         set_string(out, d > 0 ? "Infinity" : "-Infinity");
+      } else if (d == 0.0 && signbit(d)) {
+         set_string(out, "-0");
+      } else {
+         format_double(d, buf, sizeof buf);
+         set_string(out, buf);
+      }
+      return true;
+   }
+   case BSON_TYPE_DATE_TIME:
+      format_iso_date(v->value.v_datetime, buf, sizeof buf);
+      set_string(out, buf);
+      return true;
    case BSON_TYPE_UTF8:
    case BSON_TYPE_SYMBOL:
    case BSON_TYPE_INT32:
    case BSON_TYPE_INT64:
-   case BSON_TYPE_DOUBLE:
    case BSON_TYPE_DECIMAL128:
-   case BSON_TYPE_DATE_TIME:
       return coerce_string("$toString", v, out, error);
    default:
       return conversion_error(error, v, "string");
