@@ -136,10 +136,11 @@ bool flora_update_upsert_seed(const bson_t *filter, bson_t *out, flora_error_t *
 
 typedef struct flora_pipeline flora_pipeline_t;
 
-/* Fetches the documents of another collection that the filter {field: value} matches
- * (for $lookup: query equality, so an array field matches by element and a null value
- * matches null and missing). Called once per distinct local value. Appends copies to
- * *out (owned by the caller); returns false with *error set on failure. */
+/* Fetches the documents of another collection that the filter {field: {$eq: value}}
+ * matches (for $lookup: query equality, so an array field matches by element, a null value
+ * matches null and missing, and a regex value matches only an equal regex, as MongoDB's
+ * $lookup does). Called once per distinct local value. Appends copies to *out (owned by
+ * the caller); returns false with *error set on failure. */
 typedef bool (*flora_lookup_fn)(void *ctx, const char *collection, const char *field,
                                 const bson_value_t *value, flora_docs_t *out,
                                 flora_error_t *error);
