@@ -139,7 +139,8 @@ typedef struct foreign {
    int calls;
 } foreign_t;
 
-/* The lookup callback an engine provides: {field: value} evaluated with the matcher. */
+/* The lookup callback an engine provides: {field: {$eq: value}} evaluated with the
+ * matcher. */
 static bool
 lookup_cb(void *ctx, const char *collection, const char *field, const bson_value_t *value,
           flora_docs_t *out, flora_error_t *error)
@@ -148,8 +149,12 @@ lookup_cb(void *ctx, const char *collection, const char *field, const bson_value
    bson_t filter = BSON_INITIALIZER;
    flora_matcher_t *m;
 
+   bson_t eq;
+
    fc->calls++;
-   bson_append_value(&filter, field, -1, value);
+   bson_append_document_begin(&filter, field, -1, &eq);
+   bson_append_value(&eq, "$eq", 3, value);
+   bson_append_document_end(&filter, &eq);
    m = flora_matcher_new(&filter, error);
    bson_destroy(&filter);
    if (!m) {
