@@ -6,8 +6,6 @@
  * expression into a tree, every filter into a matcher) and then run over materialised
  * document lists, one stage after another. Stages and expression operators that are not
  * listed in docs/query.md fail at compile time with code 2, never with another answer. */
-#include <inttypes.h>
-#include <math.h>
 #include <string.h>
 #include <sys/types.h>
 
