@@ -603,6 +603,10 @@ apply_value(const pnode_t *node, enum pmode mode, const bson_value_t *v, const r
          char buf[16];
          const char *key;
          size_t klen;
+         if (mode == PM_INCLUDE && !BSON_ITER_HOLDS_DOCUMENT(&it) && !BSON_ITER_HOLDS_ARRAY(&it)) {
+            /* an inclusion drops scalars in arrays before computing (ProjectionNode) */
+            continue;
+         }
          if (!apply_value(node, mode, bson_iter_value(&it), rc, &r, error)) {
             bson_destroy(&arr);
             return false;
