@@ -159,9 +159,15 @@ typedef struct scope {
    size_t n;
 } scope_t;
 
+struct flora__expr_cache {
+   char zone[128];  /* the zone of cal, "" when none */
+   UCalendar *cal;
+};
+
 typedef struct ctx {
    const bson_value_t *vars[MAX_VARS + 1];
    int64_t now_ms;
+   flora__expr_cache_t *cache;
 } ctx_t;
 
 /* ---- small value helpers ------------------------------------------------------------ */
@@ -1759,34 +1765,66 @@ civil_from_ms(int64_t ms, civil_t *c)
    c->yday = (int) (days - days_from_civil(c->year, 1, 1));
 }
 
+flora__expr_cache_t *
+flora__expr_cache_new(void)
+{
+   return bson_malloc0(sizeof(flora__expr_cache_t));
+}
+
+void
+flora__expr_cache_destroy(flora__expr_cache_t *cache)
+{
+   if (!cache) {
+      return;
+   }
+   if (cache->cal) {
+      ucal_close(cache->cal);
+   }
+   bson_free(cache);
+}
+
 /* The offset of a named Olson zone ("Europe/Moscow") at instant ms, from ICU's time zone
  * database (ICU calendars are independent objects, so this is thread-safe, unlike the C
- * library's TZ/localtime_r). */
+ * library's TZ/localtime_r). The calendar is kept in cache for the next document. */
 static bool
-named_zone_offset(const char *name, int64_t ms, int64_t *offset_ms, flora_error_t *error)
+named_zone_offset(const char *name, int64_t ms, flora__expr_cache_t *cache, int64_t *offset_ms,
+                  flora_error_t *error)
 {
    UChar zid[128], canon[128];
    int32_t len = 0;
    UBool is_system = 0;
    UErrorCode st = U_ZERO_ERROR;
-   UCalendar *cal;
+   UCalendar *cal = NULL;
    int32_t zone, dst;
 
-   u_strFromUTF8(zid, (int32_t) (sizeof zid / sizeof zid[0]), &len, name, -1, &st);
-   if (U_SUCCESS(st)) {
-      ucal_getCanonicalTimeZoneID(zid, len, canon, (int32_t) (sizeof canon / sizeof canon[0]),
-                                  &is_system, &st);
+   if (cache && cache->cal && strcmp(cache->zone, name) == 0) {
+      cal = cache->cal;
+   } else {
+      u_strFromUTF8(zid, (int32_t) (sizeof zid / sizeof zid[0]), &len, name, -1, &st);
+      if (U_SUCCESS(st)) {
+         ucal_getCanonicalTimeZoneID(zid, len, canon, (int32_t) (sizeof canon / sizeof canon[0]),
+                                     &is_system, &st);
+      }
+      if (U_FAILURE(st) || !is_system) {
+         return fail_code(error, 40485, "unrecognized time zone identifier: \"%s\"", name);
+      }
+      cal = ucal_open(zid, len, "en_US_POSIX", UCAL_GREGORIAN, &st);
+      if (U_SUCCESS(st) && cache && strlen(name) < sizeof cache->zone) {
+         if (cache->cal) {
+            ucal_close(cache->cal);
+         }
+         cache->cal = cal;
+         snprintf(cache->zone, sizeof cache->zone, "%s", name);
+      }
    }
-   if (U_FAILURE(st) || !is_system) {
-      return fail_code(error, 40485, "unrecognized time zone identifier: \"%s\"", name);
-   }
-   cal = ucal_open(zid, len, "en_US_POSIX", UCAL_GREGORIAN, &st);
    if (U_SUCCESS(st)) {
       ucal_setMillis(cal, (UDate) ms, &st);
    }
    zone = U_SUCCESS(st) ? ucal_get(cal, UCAL_ZONE_OFFSET, &st) : 0;
    dst = U_SUCCESS(st) ? ucal_get(cal, UCAL_DST_OFFSET, &st) : 0;
-   ucal_close(cal);
+   if (!cache || cal != cache->cal) {
+      ucal_close(cal);
+   }
    if (U_FAILURE(st)) {
       return fail_code(error, FLORA_STORE_INTERNAL, "time zone \"%s\": %s", name,
                        u_errorName(st));
@@ -1799,7 +1837,8 @@ named_zone_offset(const char *name, int64_t ms, int64_t *offset_ms, flora_error_
  * ("Europe/Moscow", "UTC") or a fixed offset "+03", "+0300", "+03:00" (MongoDB manual,
  * "$dateToString", timezone). */
 static bool
-zone_offset(const bson_value_t *tz, int64_t ms, int64_t *offset_ms, flora_error_t *error)
+zone_offset(const bson_value_t *tz, int64_t ms, flora__expr_cache_t *cache, int64_t *offset_ms,
+            flora_error_t *error)
 {
    const char *s;
    int sign, h = 0, m = 0;
@@ -1834,7 +1873,7 @@ zone_offset(const bson_value_t *tz, int64_t ms, int64_t *offset_ms, flora_error_
       *offset_ms = (int64_t) sign * (h * 60 + m) * 60000;
       return true;
    }
-   return named_zone_offset(s, ms, offset_ms, error);
+   return named_zone_offset(s, ms, cache, offset_ms, error);
 }
 
 /* The date of a date-like value (date, timestamp, ObjectId), or an error. */
@@ -1999,7 +2038,7 @@ op_date_part(const flora__expr_t *e, ctx_t *c, bson_value_t *out, flora_error_t 
       goto cleanup;
    }
    if (!date_of(e->op_name, &d, &ms, error) ||
-       (e->args[1] && !zone_offset(&tz, ms, &offset, error))) {
+       (e->args[1] && !zone_offset(&tz, ms, c->cache, &offset, error))) {
       goto cleanup;
    }
    civil_from_ms(ms + offset, &cv);
@@ -2090,7 +2129,7 @@ op_date_to_string(const flora__expr_t *e, ctx_t *c, bson_value_t *out, flora_err
       goto cleanup;
    }
    if (!date_of("$dateToString", &v[0], &ms, error) ||
-       (e->args[2] && !zone_offset(&v[2], ms, &offset, error))) {
+       (e->args[2] && !zone_offset(&v[2], ms, c->cache, &offset, error))) {
       goto cleanup;
    }
    if (e->args[1]) {
@@ -3538,8 +3577,8 @@ eval(const flora__expr_t *e, ctx_t *c, bson_value_t *out, flora_error_t *error)
 }
 
 bool
-flora__expr_eval(const flora__expr_t *expr, const bson_t *root, int64_t now_ms, bson_value_t *out,
-                 flora_error_t *error)
+flora__expr_eval(const flora__expr_t *expr, const bson_t *root, int64_t now_ms,
+                 flora__expr_cache_t *cache, bson_value_t *out, flora_error_t *error)
 {
    ctx_t c;
    bson_value_t rootv;
@@ -3554,6 +3593,7 @@ flora__expr_eval(const flora__expr_t *expr, const bson_t *root, int64_t now_ms, 
    rootv.value.v_doc.data_len = root->len;
    c.vars[VAR_ROOT] = &rootv;
    c.now_ms = now_ms;
+   c.cache = cache;
    if (!eval(expr, &c, out, error)) {
       bson_value_destroy(out);
       set_missing(out);

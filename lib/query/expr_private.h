@@ -24,11 +24,18 @@ typedef struct flora__expr flora__expr_t;
 flora__expr_t *flora__expr_compile(const bson_value_t *spec, flora_error_t *error);
 void flora__expr_destroy(flora__expr_t *expr);
 
-/* Evaluates expr with $$ROOT = $$CURRENT = root and $$NOW = now_ms. *out receives an owned
- * value (BSON_TYPE_EOD when the result is missing). Runtime errors (e.g. $divide by zero,
- * $add of a string) fail with MongoDB's code and message. */
+/* Scratch state that evaluations may reuse from one document to the next (the ICU
+ * calendar of the last named time zone). One per thread: it is not shared. */
+typedef struct flora__expr_cache flora__expr_cache_t;
+
+flora__expr_cache_t *flora__expr_cache_new(void);
+void flora__expr_cache_destroy(flora__expr_cache_t *cache);
+
+/* Evaluates expr with $$ROOT = $$CURRENT = root and $$NOW = now_ms. cache may be NULL.
+ * *out receives an owned value (BSON_TYPE_EOD when the result is missing). Runtime errors
+ * (e.g. $divide by zero, $add of a string) fail with MongoDB's code and message. */
 bool flora__expr_eval(const flora__expr_t *expr, const bson_t *root, int64_t now_ms,
-                      bson_value_t *out, flora_error_t *error);
+                      flora__expr_cache_t *cache, bson_value_t *out, flora_error_t *error);
 
 /* Appends v under key unless v is missing (EOD). */
 void flora__value_append(bson_t *doc, const char *key, int key_len, const bson_value_t *v);

@@ -489,6 +489,7 @@ typedef struct run_ctx {
    int64_t now_ms;
    flora_lookup_fn lookup;
    void *lookup_ctx;
+   flora__expr_cache_t *cache;
 } run_ctx_t;
 
 static pnode_t *
@@ -556,7 +557,7 @@ apply_doc(const pnode_t *node, enum pmode mode, const bson_t *in, const run_ctx_
       const pnode_t *kid = node->kids[i];
       bson_value_t v;
       if (kid->kind == PK_COMPUTED) {
-         if (!flora__expr_eval(kid->expr, rc->root, rc->now_ms, &v, error)) {
+         if (!flora__expr_eval(kid->expr, rc->root, rc->now_ms, rc->cache, &v, error)) {
             olist_clear(&l);
             return false;
          }
@@ -1248,7 +1249,7 @@ run_replace_root(const stage_t *s, flora_docs_t *in, const run_ctx_t *rc, flora_
    for (size_t i = 0; i < in->len; i++) {
       bson_value_t v;
       bson_t view;
-      if (!flora__expr_eval(s->expr, in->items[i], rc->now_ms, &v, error)) {
+      if (!flora__expr_eval(s->expr, in->items[i], rc->now_ms, rc->cache, &v, error)) {
          return false;
       }
       if (v.value_type != BSON_TYPE_DOCUMENT) {
@@ -1414,7 +1415,7 @@ run_group(const stage_t *s, flora_docs_t *in, const run_ctx_t *rc, flora_docs_t 
       uint64_t h;
       size_t g = SIZE_MAX, pos;
 
-      if (!flora__expr_eval(s->expr, in->items[d], rc->now_ms, &key, error)) {
+      if (!flora__expr_eval(s->expr, in->items[d], rc->now_ms, rc->cache, &key, error)) {
          goto cleanup;
       }
       if (key.value_type == BSON_TYPE_EOD) {
@@ -1468,7 +1469,8 @@ run_group(const stage_t *s, flora_docs_t *in, const run_ctx_t *rc, flora_docs_t 
          memset(&v, 0, sizeof v);
          v.value_type = BSON_TYPE_EOD;
          if (s->accs[a].expr &&
-             !flora__expr_eval(s->accs[a].expr, in->items[d], rc->now_ms, &v, error)) {
+             !flora__expr_eval(s->accs[a].expr, in->items[d], rc->now_ms, rc->cache, &v,
+                               error)) {
             goto cleanup;
          }
          accumulate(&s->accs[a], &groups[g].st[a], &v);
@@ -1682,7 +1684,7 @@ flora_pipeline_run(const flora_pipeline_t *pipeline, size_t skip_stages, flora_d
                    flora_error_t *error)
 {
    flora_docs_t cur = FLORA_DOCS_INIT, next = FLORA_DOCS_INIT;
-   run_ctx_t rc = {NULL, now_ms, lookup, lookup_ctx};
+   run_ctx_t rc = {NULL, now_ms, lookup, lookup_ctx, NULL};
    bool ok = true;
 
    FLORA_ASSERT_ARG(pipeline);
@@ -1691,6 +1693,7 @@ flora_pipeline_run(const flora_pipeline_t *pipeline, size_t skip_stages, flora_d
    FLORA_ASSERT_ARG(skip_stages <= pipeline->n);
    cur = *docs;
    memset(docs, 0, sizeof *docs);
+   rc.cache = flora__expr_cache_new();
    for (size_t i = skip_stages; ok && i < pipeline->n; i++) {
       const stage_t *s = &pipeline->stages[i];
       switch (s->kind) {
@@ -1758,5 +1761,6 @@ flora_pipeline_run(const flora_pipeline_t *pipeline, size_t skip_stages, flora_d
    }
    flora_docs_clear(&cur);
    flora_docs_clear(&next);
+   flora__expr_cache_destroy(rc.cache);
    return ok;
 }

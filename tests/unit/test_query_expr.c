@@ -36,6 +36,7 @@ test_expression_cases(void **state)
    bson_t *all = load_cases("expressions.json");
    bson_iter_t it, cases;
    int failures = 0, n = 0;
+   flora__expr_cache_t *cache = flora__expr_cache_new();
 
    (void) state;
    assert_true(bson_iter_init_find(&it, all, "cases") && BSON_ITER_HOLDS_ARRAY(&it));
@@ -72,7 +73,18 @@ test_expression_cases(void **state)
       assert_true(bson_iter_init_find(&f, &c, "expr"));
       memset(&error, 0, sizeof error);
       e = flora__expr_compile(bson_iter_value(&f), &error);
-      ok = e && flora__expr_eval(e, &doc, now, &out, &error);
+      /* every case twice: without and with a cache (the cache must not change answers) */
+      ok = e && flora__expr_eval(e, &doc, now, NULL, &out, &error);
+      if (ok) {
+         bson_value_t again;
+         flora_error_t error2;
+         assert_true(flora__expr_eval(e, &doc, now, cache, &again, &error2));
+         if (flora__agg_compare(&out, &again) != 0 || out.value_type != again.value_type) {
+            print_error("case %s: cached evaluation differs\n", name);
+            failures++;
+         }
+         bson_value_destroy(&again);
+      }
       if (bson_iter_init_find(&f, &c, "code")) {
          int32_t code = bson_iter_int32(&f);
          if (ok) {
@@ -114,6 +126,7 @@ test_expression_cases(void **state)
       bson_destroy(&doc);
    }
    bson_destroy(all);
+   flora__expr_cache_destroy(cache);
    print_message("%d expression cases, %d failed\n", n, failures);
    assert_int_equal(failures, 0);
    assert_true(n > 50);
