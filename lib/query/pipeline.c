@@ -976,14 +976,32 @@ compile_stage(flora_pipeline_t *p, const char *name, const bson_value_t *arg, fl
    bson_t doc;
 
    if (strcmp(name, "$match") == 0) {
+      bson_t rest = BSON_INITIALIZER;
+      bson_iter_t it;
       s = add_stage(p, ST_MATCH, "$match");
       if (arg->value_type != BSON_TYPE_DOCUMENT) {
+         bson_destroy(&rest);
          return fail(error, 15959, "the match filter must be an expression in an object");
       }
       flora__value_as_doc(arg, &doc);
       bson_destroy(&s->spec);
       bson_copy_to(&doc, &s->spec);
-      s->matcher = flora_matcher_new(&s->spec, error);
+      /* a top-level $expr is an aggregation expression, evaluated here; the rest of the
+       * filter goes to the matcher (which refuses $expr elsewhere with code 2) */
+      bson_iter_init(&it, &doc);
+      while (bson_iter_next(&it)) {
+         if (strcmp(bson_iter_key(&it), "$expr") == 0 && !s->expr) {
+            s->expr = flora__expr_compile(bson_iter_value(&it), error);
+            if (!s->expr) {
+               bson_destroy(&rest);
+               return false;
+            }
+         } else {
+            bson_append_iter(&rest, NULL, 0, &it);
+         }
+      }
+      s->matcher = flora_matcher_new(&rest, error);
+      bson_destroy(&rest);
       return s->matcher != NULL;
    }
    if (strcmp(name, "$sort") == 0) {
@@ -1137,7 +1155,8 @@ flora_pipeline_prefix(const flora_pipeline_t *pipeline, const bson_t **match, co
    if (sort) {
       *sort = NULL;
    }
-   if (i < pipeline->n && pipeline->stages[i].kind == ST_MATCH) {
+   /* a $match with $expr is not lent: an engine's matcher cannot evaluate it */
+   if (i < pipeline->n && pipeline->stages[i].kind == ST_MATCH && !pipeline->stages[i].expr) {
       if (match) {
          *match = &pipeline->stages[i].spec;
       }
@@ -1698,8 +1717,15 @@ flora_pipeline_run(const flora_pipeline_t *pipeline, size_t skip_stages, flora_d
       const stage_t *s = &pipeline->stages[i];
       switch (s->kind) {
       case ST_MATCH:
-         for (size_t d = 0; d < cur.len; d++) {
-            if (flora_matcher_match(s->matcher, cur.items[d], NULL)) {
+         for (size_t d = 0; ok && d < cur.len; d++) {
+            bool keep = flora_matcher_match(s->matcher, cur.items[d], NULL);
+            if (keep && s->expr) {
+               bson_value_t v;
+               ok = flora__expr_eval(s->expr, cur.items[d], now_ms, rc.cache, &v, error);
+               keep = ok && flora__agg_truthy(&v);
+               bson_value_destroy(&v);
+            }
+            if (keep) {
                flora_docs_append_owned(&next, cur.items[d]);
                cur.items[d] = NULL;
             }

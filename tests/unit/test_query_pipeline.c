@@ -548,6 +548,7 @@ test_prefix(void **state)
 {
    bson_t *spec = J("[{'$match': {'a': 1}}, {'$sort': {'b': -1}}, {'$limit': 2}]");
    bson_t *spec2 = J("[{'$sortByCount': '$a'}]");
+   bson_t *spec3 = J("[{'$match': {'$expr': {'$eq': ['$a', '$b']}}}, {'$sort': {'b': 1}}]");
    bson_t *m_expect = J("{'a': 1}"), *s_expect = J("{'b': -1}");
    bson_t *in1 = J("{'_id': 1, 'a': 1, 'b': 1}"), *in2 = J("{'_id': 2, 'a': 1, 'b': 5}");
    const bson_t *m = NULL, *s = NULL;
@@ -575,10 +576,18 @@ test_prefix(void **state)
    assert_null(m);
    assert_null(s);
    flora_pipeline_destroy(p);
+   /* a $match with $expr stays in the pipeline (an engine's matcher cannot run it) */
+   p = flora_pipeline_new(spec3, &error);
+   assert_non_null(p);
+   assert_int_equal(flora_pipeline_prefix(p, &m, &s), 0);
+   assert_null(m);
+   assert_null(s);
+   flora_pipeline_destroy(p);
    flora_pipeline_destroy(NULL);
    flora_docs_clear(&out);
    bson_destroy(spec);
    bson_destroy(spec2);
+   bson_destroy(spec3);
    bson_destroy(m_expect);
    bson_destroy(s_expect);
    bson_destroy(in1);
