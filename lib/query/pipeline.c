@@ -24,6 +24,7 @@ enum stage_kind {
    ST_LOOKUP,
    ST_COUNT,
    ST_REPLACEROOT,
+   ST_FACET,
 };
 
 /* ---- projection trees ($project, $addFields, $unset) -------------------------------- */
@@ -76,6 +77,10 @@ typedef struct stage {
    struct flora_pipeline *sub;
    /* $count */
    char *count_field;
+   /* $facet */
+   char **facet_names;
+   struct flora_pipeline **facets;
+   size_t nfacets;
 } stage_t;
 
 struct flora_pipeline {
@@ -123,6 +128,12 @@ stage_clear(stage_t *s)
    flora__path_clear(&s->local_path);
    flora_pipeline_destroy(s->sub);
    bson_free(s->count_field);
+   for (size_t i = 0; i < s->nfacets; i++) {
+      bson_free(s->facet_names[i]);
+      flora_pipeline_destroy(s->facets[i]);
+   }
+   bson_free(s->facet_names);
+   bson_free(s->facets);
 }
 
 void
@@ -969,6 +980,61 @@ compile_replace_root(stage_t *s, const bson_value_t *arg, bool with, flora_error
    return s->expr != NULL;
 }
 
+/* $facet: {name: [stages], ...}; each sub-pipeline runs over its own copy of the input
+ * (codes from mongod's document_source_facet.cpp). */
+static bool
+compile_facet(stage_t *s, const bson_value_t *arg, flora_error_t *error)
+{
+   bson_t spec;
+   bson_iter_t it;
+
+   if (arg->value_type != BSON_TYPE_DOCUMENT || !flora__value_as_doc(arg, &spec) ||
+       bson_empty(&spec)) {
+      return fail(error, 40169, "the $facet specification must be a non-empty object");
+   }
+   bson_iter_init(&it, &spec);
+   while (bson_iter_next(&it)) {
+      const char *name = bson_iter_key(&it);
+      bson_t sub;
+      bson_iter_t st;
+      flora_pipeline_t *fp;
+      if (!check_field_name("$facet", name, error)) {
+         return false;
+      }
+      if (strchr(name, '.')) {
+         return fail(error, 16412, "FieldPath field names may not contain '.' (in $facet)");
+      }
+      if (!BSON_ITER_HOLDS_ARRAY(&it)) {
+         return fail(error, 40170, "arguments to $facet must be arrays, %s is type %s", name,
+                     type_name(bson_iter_value(&it)));
+      }
+      flora__value_as_doc(bson_iter_value(&it), &sub);
+      bson_iter_init(&st, &sub);
+      while (bson_iter_next(&st)) {
+         bson_iter_t first;
+         if (!BSON_ITER_HOLDS_DOCUMENT(&st)) {
+            return fail(error, 40171,
+                        "elements of arrays in $facet spec must be non-empty objects, %s "
+                        "argument contained an element of type %s",
+                        name, type_name(bson_iter_value(&st)));
+         }
+         if (bson_iter_recurse(&st, &first) && bson_iter_next(&first) &&
+             strcmp(bson_iter_key(&first), "$facet") == 0) {
+            return fail(error, 40600, "$facet is not allowed to be used within a $facet stage");
+         }
+      }
+      fp = compile_pipeline(&sub, error);
+      if (!fp) {
+         return false;
+      }
+      s->facet_names = bson_realloc(s->facet_names, (s->nfacets + 1) * sizeof *s->facet_names);
+      s->facets = bson_realloc(s->facets, (s->nfacets + 1) * sizeof *s->facets);
+      s->facet_names[s->nfacets] = bson_strdup(name);
+      s->facets[s->nfacets++] = fp;
+   }
+   return true;
+}
+
 static bool
 compile_stage(flora_pipeline_t *p, const char *name, const bson_value_t *arg, flora_error_t *error)
 {
@@ -1059,6 +1125,9 @@ compile_stage(flora_pipeline_t *p, const char *name, const bson_value_t *arg, fl
    }
    if (strcmp(name, "$count") == 0) {
       return compile_count(add_stage(p, ST_COUNT, "$count"), arg, error);
+   }
+   if (strcmp(name, "$facet") == 0) {
+      return compile_facet(add_stage(p, ST_FACET, "$facet"), arg, error);
    }
    if (strcmp(name, "$replaceRoot") == 0 || strcmp(name, "$replaceWith") == 0) {
       bool with = name[8] == 'W';
@@ -1687,6 +1756,41 @@ run_lookup(const stage_t *s, flora_docs_t *in, const run_ctx_t *rc, flora_docs_t
    return ok;
 }
 
+static bool
+run_facet(const stage_t *s, flora_docs_t *in, const run_ctx_t *rc, flora_docs_t *out,
+          flora_error_t *error)
+{
+   bson_t *doc = bson_new();
+
+   for (size_t f = 0; f < s->nfacets; f++) {
+      flora_docs_t copy = FLORA_DOCS_INIT, res = FLORA_DOCS_INIT;
+      bson_t arr;
+      uint32_t n = 0;
+      for (size_t i = 0; i < in->len; i++) {
+         flora_docs_append_copy(&copy, in->items[i]);
+      }
+      if (!flora_pipeline_run(s->facets[f], 0, &copy, rc->lookup, rc->lookup_ctx, rc->now_ms, &res,
+                              error)) {
+         flora_docs_clear(&copy);
+         bson_destroy(doc);
+         return false;
+      }
+      bson_append_array_begin(doc, s->facet_names[f], -1, &arr);
+      for (size_t i = 0; i < res.len; i++) {
+         bson_value_t dv;
+         memset(&dv, 0, sizeof dv);
+         dv.value_type = BSON_TYPE_DOCUMENT;
+         dv.value.v_doc.data = (uint8_t *) bson_get_data(res.items[i]);
+         dv.value.v_doc.data_len = res.items[i]->len;
+         array_append(&arr, &n, &dv);
+      }
+      bson_append_array_end(doc, &arr);
+      flora_docs_clear(&res);
+   }
+   flora_docs_append_owned(out, doc);
+   return true;
+}
+
 static void
 move_docs(flora_docs_t *from, flora_docs_t *to)
 {
@@ -1759,6 +1863,9 @@ flora_pipeline_run(const flora_pipeline_t *pipeline, size_t skip_stages, flora_d
          break;
       case ST_LOOKUP:
          ok = run_lookup(s, &cur, &rc, &next, error);
+         break;
+      case ST_FACET:
+         ok = run_facet(s, &cur, &rc, &next, error);
          break;
       case ST_COUNT:
          if (cur.len > 0) {
