@@ -149,7 +149,8 @@ typedef bool (*flora_lookup_fn)(void *ctx, const char *collection, const char *f
  * $set $unset $group ($sum $avg $min $max $first $last $push $addToSet, $count) $sort
  * $skip $limit $unwind (with includeArrayIndex, preserveNullAndEmptyArrays) $lookup
  * (localField/foreignField form, optionally with a sub-pipeline) $count $replaceRoot
- * $replaceWith $sortByCount, and the expression operators listed in docs/query.md
+ * $replaceWith $sortByCount $facet, a top-level $expr in $match, and the expression
+ * operators listed in docs/query.md
  * (section "Aggregation"). Any other stage, accumulator or operator fails with code 2;
  * malformed stages with MongoDB's code (e.g. 15955 for $group without _id). Returns NULL
  * on error. */
