@@ -43,7 +43,10 @@ enum op {
    OP_TO_DOUBLE, OP_TO_DECIMAL, OP_TOBOOL, OP_TYPE, OP_ISNUMBER, OP_YEAR, OP_MONTH,
    OP_DAYOFMONTH, OP_HOUR, OP_MINUTE, OP_SECOND, OP_MILLISECOND, OP_DAYOFWEEK, OP_DAYOFYEAR,
    OP_DATETOSTRING, OP_MERGEOBJECTS, OP_OBJECTTOARRAY, OP_ARRAYTOOBJECT, OP_LET, OP_SUM,
-   OP_AVG, OP_MIN, OP_MAX, OP_WEEK, OP_ISOWEEK, OP_ISOWEEKYEAR, OP_ISODAYOFWEEK,
+   OP_AVG, OP_MIN, OP_MAX, OP_WEEK, OP_ISOWEEK, OP_ISOWEEKYEAR, OP_ISODAYOFWEEK, OP_SQRT,
+   OP_POW, OP_EXP, OP_LN, OP_LOG10, OP_LOG, OP_SETUNION, OP_SETINTERSECTION, OP_SETDIFFERENCE,
+   OP_SETEQUALS, OP_SETISSUBSET, OP_ANYELEMENTTRUE, OP_ALLELEMENTSTRUE, OP_INDEXOFARRAY,
+   OP_RANGE, OP_STRCASECMP,
 };
 
 /* How an operator's argument is written. */
@@ -128,6 +131,22 @@ static const op_info_t OPS[] = {
    {"$isoWeek", OP_ISOWEEK, F_SPECIAL, 0, 0},
    {"$isoWeekYear", OP_ISOWEEKYEAR, F_SPECIAL, 0, 0},
    {"$isoDayOfWeek", OP_ISODAYOFWEEK, F_SPECIAL, 0, 0},
+   {"$sqrt", OP_SQRT, F_ARGS, 1, 1},
+   {"$pow", OP_POW, F_ARGS, 2, 2},
+   {"$exp", OP_EXP, F_ARGS, 1, 1},
+   {"$ln", OP_LN, F_ARGS, 1, 1},
+   {"$log10", OP_LOG10, F_ARGS, 1, 1},
+   {"$log", OP_LOG, F_ARGS, 2, 2},
+   {"$setUnion", OP_SETUNION, F_ARGS, 0, -1},
+   {"$setIntersection", OP_SETINTERSECTION, F_ARGS, 0, -1},
+   {"$setDifference", OP_SETDIFFERENCE, F_ARGS, 2, 2},
+   {"$setEquals", OP_SETEQUALS, F_ARGS, 2, -1},
+   {"$setIsSubset", OP_SETISSUBSET, F_ARGS, 2, 2},
+   {"$anyElementTrue", OP_ANYELEMENTTRUE, F_ARGS, 1, 1},
+   {"$allElementsTrue", OP_ALLELEMENTSTRUE, F_ARGS, 1, 1},
+   {"$indexOfArray", OP_INDEXOFARRAY, F_ARGS, 2, 4},
+   {"$range", OP_RANGE, F_ARGS, 2, 3},
+   {"$strcasecmp", OP_STRCASECMP, F_ARGS, 2, 2},
    {"$dateToString", OP_DATETOSTRING, F_SPECIAL, 0, 0},
    {"$mergeObjects", OP_MERGEOBJECTS, F_ARGS, 0, -1},
    {"$objectToArray", OP_OBJECTTOARRAY, F_ARGS, 1, 1},
@@ -2847,6 +2866,239 @@ op_slice(const bson_value_t *vals, size_t n, bson_value_t *out, flora_error_t *e
    return true;
 }
 
+/* ---- more math ---------------------------------------------------------------------- */
+
+/* $sqrt $exp $ln $log10: double results (decimal128 for a decimal argument). */
+static bool
+op_math1(const flora__expr_t *e, const bson_value_t *a, bson_value_t *out, flora_error_t *error)
+{
+   _IDEC_flags fl = 0;
+   double d;
+
+   if (is_nullish(a)) {
+      set_null(out);
+      return true;
+   }
+   if (num_kind(a) < 0) {
+      return fail_code(error, 28765, "%s only supports numeric types, not %s", e->op_name,
+                       type_name(a));
+   }
+   d = as_double(a);
+   if (e->op == OP_SQRT && d < 0) {
+      return fail_code(error, 28714, "$sqrt's argument must be greater than or equal to 0");
+   }
+   if ((e->op == OP_LN || e->op == OP_LOG10) && !(d > 0) && !isnan(d)) {
+      return fail_code(error, e->op == OP_LN ? 28766 : 28761,
+                       "%s's argument must be a positive number, but is %g", e->op_name, d);
+   }
+   if (num_kind(a) == 3) {
+      BID_UINT128 x = bid_of(a->value.v_decimal128);
+      set_bid(out, e->op == OP_SQRT  ? bid128_sqrt(x, BID_ROUNDING_TO_NEAREST, &fl)
+                   : e->op == OP_EXP ? bid128_exp(x, BID_ROUNDING_TO_NEAREST, &fl)
+                   : e->op == OP_LN  ? bid128_log(x, BID_ROUNDING_TO_NEAREST, &fl)
+                                     : bid128_log10(x, BID_ROUNDING_TO_NEAREST, &fl));
+      return true;
+   }
+   set_double(out, e->op == OP_SQRT  ? sqrt(d)
+                   : e->op == OP_EXP ? exp(d)
+                   : e->op == OP_LN  ? log(d)
+                                     : log10(d));
+   return true;
+}
+
+/* $log [number, base]. */
+static bool
+op_log(const bson_value_t *a, const bson_value_t *b, bson_value_t *out, flora_error_t *error)
+{
+   _IDEC_flags fl = 0;
+   double x, base;
+
+   if (is_nullish(a) || is_nullish(b)) {
+      set_null(out);
+      return true;
+   }
+   if (num_kind(a) < 0 || num_kind(b) < 0) {
+      return fail_code(error, num_kind(a) < 0 ? 28756 : 28757,
+                       "$log's %s argument must be numeric, not %s",
+                       num_kind(a) < 0 ? "argument" : "base", type_name(num_kind(a) < 0 ? a : b));
+   }
+   x = as_double(a);
+   base = as_double(b);
+   if (!(x > 0) && !isnan(x)) {
+      return fail_code(error, 28758, "$log's argument must be a positive number, but is %g", x);
+   }
+   if ((!(base > 0) || base == 1) && !isnan(base)) {
+      return fail_code(error, 28759,
+                       "$log's base must be a positive number not equal to 1, but is %g", base);
+   }
+   if (num_kind(a) == 3 || num_kind(b) == 3) {
+      set_bid(out, bid128_div(bid128_log(bid_from_number(a), BID_ROUNDING_TO_NEAREST, &fl),
+                              bid128_log(bid_from_number(b), BID_ROUNDING_TO_NEAREST, &fl),
+                              BID_ROUNDING_TO_NEAREST, &fl));
+   } else {
+      set_double(out, log(x) / log(base));
+   }
+   return true;
+}
+
+/* $pow: integer powers stay integers while they fit (int32, then int64), as mongod does. */
+static bool
+op_pow(const bson_value_t *a, const bson_value_t *b, bson_value_t *out, flora_error_t *error)
+{
+   _IDEC_flags fl = 0;
+
+   if (is_nullish(a) || is_nullish(b)) {
+      set_null(out);
+      return true;
+   }
+   if (num_kind(a) < 0 || num_kind(b) < 0) {
+      return fail_code(error, num_kind(a) < 0 ? 28762 : 28763,
+                       "$pow's %s must be numeric, not %s", num_kind(a) < 0 ? "base" : "exponent",
+                       type_name(num_kind(a) < 0 ? a : b));
+   }
+   if (!flora__agg_truthy(a) && as_double(b) < 0) {
+      return fail_code(error, 28764, "$pow cannot take a base of 0 and a negative exponent");
+   }
+   if (num_kind(a) == 3 || num_kind(b) == 3) {
+      set_bid(out, bid128_pow(bid_from_number(a), bid_from_number(b), BID_ROUNDING_TO_NEAREST, &fl));
+      return true;
+   }
+   if (num_kind(a) <= 1 && num_kind(b) <= 1) {
+      int64_t base = as_i64(a), ex = as_i64(b), r = 1;
+      bool both32 = num_kind(a) == 0 && num_kind(b) == 0, ovf = false;
+      if (ex < 0) {
+         if (base == 1 || base == -1) {
+            r = (base == -1 && (ex % 2 != 0)) ? -1 : 1;
+            if (both32) {
+               set_int32(out, (int32_t) r);
+            } else {
+               set_int64(out, r);
+            }
+         } else {
+            set_double(out, pow((double) base, (double) ex));
+         }
+         return true;
+      }
+      for (int64_t i = 0; i < ex && !ovf; i++) {
+         ovf = __builtin_mul_overflow(r, base, &r);
+         if (r == 0 || r == 1) {
+            break; /* 0^n, 1^n */
+         }
+      }
+      if (base == -1) {
+         r = ex % 2 ? -1 : 1;
+         ovf = false;
+      }
+      if (ovf) {
+         set_double(out, pow((double) base, (double) ex));
+      } else if (both32) {
+         set_int_or_long(out, r);
+      } else {
+         set_int64(out, r);
+      }
+      return true;
+   }
+   set_double(out, pow(as_double(a), as_double(b)));
+   return true;
+}
+
+/* ---- sets ---------------------------------------------------------------------------- */
+
+static bool
+set_has(const elem_t *items, size_t n, const bson_value_t *v)
+{
+   for (size_t i = 0; i < n; i++) {
+      if (flora__agg_compare(&items[i].value, v) == 0) {
+         return true;
+      }
+   }
+   return false;
+}
+
+/* Every element of a (array value) is in b (array value). */
+static bool
+set_subset(const bson_value_t *a, const bson_value_t *b)
+{
+   elem_t *ea = NULL, *eb = NULL;
+   size_t na = collect_elems(a, &ea), nb = collect_elems(b, &eb);
+   bool ok = true;
+
+   for (size_t i = 0; ok && i < na; i++) {
+      ok = set_has(eb, nb, &ea[i].value);
+   }
+   bson_free(ea);
+   bson_free(eb);
+   return ok;
+}
+
+static bool
+op_set(const flora__expr_t *e, const bson_value_t *v, size_t n, bson_value_t *out,
+       flora_error_t *error)
+{
+   bool nullable = e->op == OP_SETUNION || e->op == OP_SETINTERSECTION ||
+                   e->op == OP_SETDIFFERENCE;
+   bson_t arr = BSON_INITIALIZER;
+   uint32_t idx = 0;
+   elem_t *seen = NULL;
+   size_t nseen = 0, cap = 0;
+
+   for (size_t i = 0; i < n; i++) {
+      if (nullable && is_nullish(&v[i])) {
+         bson_destroy(&arr);
+         set_null(out);
+         return true;
+      }
+      if (!is_array(&v[i])) {
+         bson_destroy(&arr);
+         return fail_code(error, e->op == OP_SETUNION ? 17043 : e->op == OP_SETINTERSECTION ? 17047
+                                 : e->op == OP_SETDIFFERENCE ? 17048 : e->op == OP_SETEQUALS ? 17044
+                                                                                             : 17046,
+                          "All operands of %s must be arrays. One argument is of type: %s",
+                          e->op_name, type_name(&v[i]));
+      }
+   }
+   if (e->op == OP_SETEQUALS || e->op == OP_SETISSUBSET) {
+      bool r = true;
+      for (size_t i = 1; r && i < n; i++) {
+         r = set_subset(&v[0], &v[i]) && (e->op == OP_SETISSUBSET || set_subset(&v[i], &v[0]));
+      }
+      bson_destroy(&arr);
+      set_bool(out, r);
+      return true;
+   }
+   for (size_t i = 0; i < (e->op == OP_SETUNION ? n : (n ? 1 : 0)); i++) {
+      elem_t *items = NULL;
+      size_t cnt = collect_elems(&v[i], &items);
+      for (size_t j = 0; j < cnt; j++) {
+         bool keep = !set_has(seen, nseen, &items[j].value);
+         for (size_t k = 1; keep && e->op == OP_SETINTERSECTION && k < n; k++) {
+            elem_t *other = NULL;
+            size_t no = collect_elems(&v[k], &other);
+            keep = set_has(other, no, &items[j].value);
+            bson_free(other);
+         }
+         if (keep && e->op == OP_SETDIFFERENCE) {
+            elem_t *other = NULL;
+            size_t no = collect_elems(&v[1], &other);
+            keep = !set_has(other, no, &items[j].value);
+            bson_free(other);
+         }
+         if (keep) {
+            if (nseen == cap) {
+               cap = cap ? cap * 2 : 8;
+               seen = bson_realloc(seen, cap * sizeof *seen);
+            }
+            seen[nseen++] = items[j];
+            array_push(&arr, &idx, &items[j].value);
+         }
+      }
+      bson_free(items);
+   }
+   bson_free(seen);
+   set_from_bson(out, &arr, true);
+   return true;
+}
+
 /* $sum $avg $min $max as expressions: over the elements of a single array operand, else
  * over the operands. Non-numbers are ignored by $sum/$avg, null and missing by $min/$max. */
 static bool
@@ -3395,6 +3647,148 @@ eval_op_args(const flora__expr_t *e, ctx_t *c, const bson_value_t *v, size_t n, 
    case OP_MIN:
    case OP_MAX:
       return op_array_acc(e, v, n, out);
+   case OP_SQRT:
+   case OP_EXP:
+   case OP_LN:
+   case OP_LOG10:
+      return op_math1(e, &v[0], out, error);
+   case OP_LOG:
+      return op_log(&v[0], &v[1], out, error);
+   case OP_POW:
+      return op_pow(&v[0], &v[1], out, error);
+   case OP_SETUNION:
+   case OP_SETINTERSECTION:
+   case OP_SETDIFFERENCE:
+   case OP_SETEQUALS:
+   case OP_SETISSUBSET:
+      return op_set(e, v, n, out, error);
+   case OP_ANYELEMENTTRUE:
+   case OP_ALLELEMENTSTRUE: {
+      elem_t *items = NULL;
+      size_t cnt;
+      bool any = false, all = true;
+      if (!is_array(&v[0])) {
+         return fail_code(error, e->op == OP_ANYELEMENTTRUE ? 17041 : 17040,
+                          "%s's argument must be an array, but is %s", e->op_name,
+                          type_name(&v[0]));
+      }
+      cnt = collect_elems(&v[0], &items);
+      for (size_t i = 0; i < cnt; i++) {
+         bool t = flora__agg_truthy(&items[i].value);
+         any = any || t;
+         all = all && t;
+      }
+      bson_free(items);
+      set_bool(out, e->op == OP_ANYELEMENTTRUE ? any : all);
+      return true;
+   }
+   case OP_INDEXOFARRAY: {
+      elem_t *items = NULL;
+      int64_t start = 0, stop, len;
+      if (is_nullish(&v[0])) {
+         set_null(out);
+         return true;
+      }
+      if (!is_array(&v[0])) {
+         return fail_code(error, 40090,
+                          "$indexOfArray requires an array as a first argument, found: %s",
+                          type_name(&v[0]));
+      }
+      if (n > 2 && (!int_arg(&v[2], &start) || start < 0)) {
+         return fail_code(error, 40097,
+                          "$indexOfArray requires a nonnegative integral starting index");
+      }
+      len = (int64_t) collect_elems(&v[0], &items);
+      stop = len;
+      if (n > 3 && (!int_arg(&v[3], &stop) || stop < 0)) {
+         bson_free(items);
+         return fail_code(error, 40097,
+                          "$indexOfArray requires a nonnegative integral ending index");
+      }
+      if (stop > len) {
+         stop = len;
+      }
+      set_int32(out, -1);
+      for (int64_t i = start; i < stop; i++) {
+         if (flora__agg_compare(&items[i].value, &v[1]) == 0) {
+            set_int32(out, (int32_t) i);
+            break;
+         }
+      }
+      bson_free(items);
+      return true;
+   }
+   case OP_RANGE: {
+      int64_t from, to, step = 1;
+      bson_t arr = BSON_INITIALIZER;
+      uint32_t idx = 0;
+      if (!int_arg(&v[0], &from) || from < INT32_MIN || from > INT32_MAX) {
+         bson_destroy(&arr);
+         return fail_code(error, 34443,
+                          "$range requires a starting value that can be represented as a 32-bit "
+                          "integer, found value: %s",
+                          type_name(&v[0]));
+      }
+      if (!int_arg(&v[1], &to) || to < INT32_MIN || to > INT32_MAX) {
+         bson_destroy(&arr);
+         return fail_code(error, 34445,
+                          "$range requires an ending value that can be represented as a 32-bit "
+                          "integer, found value: %s",
+                          type_name(&v[1]));
+      }
+      if (n > 2 && (!int_arg(&v[2], &step) || step < INT32_MIN || step > INT32_MAX)) {
+         bson_destroy(&arr);
+         return fail_code(error, 34447,
+                          "$range requires a step value that can be represented as a 32-bit "
+                          "integer, found value: %s",
+                          type_name(&v[2]));
+      }
+      if (step == 0) {
+         bson_destroy(&arr);
+         return fail_code(error, 34449, "$range requires a non-zero step value");
+      }
+      for (int64_t i = from; step > 0 ? i < to : i > to; i += step) {
+         bson_value_t iv;
+         if (idx >= 10000000) {
+            bson_destroy(&arr);
+            return fail_code(error, FLORA_STORE_BAD_VALUE,
+                             "$range would produce more than 10000000 elements");
+         }
+         set_int32(&iv, (int32_t) i);
+         array_push(&arr, &idx, &iv);
+      }
+      set_from_bson(out, &arr, true);
+      return true;
+   }
+   case OP_STRCASECMP: {
+      bson_value_t x, y;
+      int order = 0;
+      if (!coerce_string("$strcasecmp", &v[0], &x, error)) {
+         return false;
+      }
+      if (!coerce_string("$strcasecmp", &v[1], &y, error)) {
+         bson_value_destroy(&x);
+         return false;
+      }
+      for (uint32_t i = 0; order == 0; i++) {
+         int cx = i < x.value.v_utf8.len ? (unsigned char) x.value.v_utf8.str[i] : -1;
+         int cy = i < y.value.v_utf8.len ? (unsigned char) y.value.v_utf8.str[i] : -1;
+         if (cx >= 'A' && cx <= 'Z') {
+            cx += 'a' - 'A';
+         }
+         if (cy >= 'A' && cy <= 'Z') {
+            cy += 'a' - 'A';
+         }
+         if (cx < 0 && cy < 0) {
+            break;
+         }
+         order = cx < cy ? -1 : cx > cy ? 1 : 0;
+      }
+      bson_value_destroy(&x);
+      bson_value_destroy(&y);
+      set_int32(out, order);
+      return true;
+   }
    default:
       (void) c;
       return fail_code(error, FLORA_STORE_INTERNAL, "expression operator %s has no evaluator",
