@@ -57,6 +57,19 @@ sep(FILE *f, bool *first)
    *first = false;
 }
 
+/* "1–200 characters", "at least 1 item", "at most 3 items". */
+static void
+put_length(FILE *f, int64_t min, int64_t max, const char *unit)
+{
+   if (min >= 0 && max >= 0) {
+      fprintf(f, "%" PRId64 "–%" PRId64 " %ss", min, max, unit);
+   } else if (min >= 0) {
+      fprintf(f, "at least %" PRId64 " %s%s", min, unit, min == 1 ? "" : "s");
+   } else {
+      fprintf(f, "at most %" PRId64 " %s%s", max, unit, max == 1 ? "" : "s");
+   }
+}
+
 static void
 put_constraints(FILE *f, const flora_field_t *fl, bool *dates_unchecked)
 {
@@ -91,23 +104,11 @@ put_constraints(FILE *f, const flora_field_t *fl, bool *dates_unchecked)
    }
    if ((fl->types & FLORA_T_STRING) && (fl->minlength >= 0 || fl->maxlength >= 0)) {
       sep(f, &first);
-      if (fl->minlength >= 0 && fl->maxlength >= 0) {
-         fprintf(f, "%" PRId64 "–%" PRId64 " characters", fl->minlength, fl->maxlength);
-      } else if (fl->minlength >= 0) {
-         fprintf(f, "at least %" PRId64 " characters", fl->minlength);
-      } else {
-         fprintf(f, "at most %" PRId64 " characters", fl->maxlength);
-      }
+      put_length(f, fl->minlength, fl->maxlength, "character");
    }
    if ((fl->types & FLORA_T_ARRAY) && (fl->minlength >= 0 || fl->maxlength >= 0)) {
       sep(f, &first);
-      if (fl->minlength >= 0 && fl->maxlength >= 0) {
-         fprintf(f, "%" PRId64 "–%" PRId64 " items", fl->minlength, fl->maxlength);
-      } else if (fl->minlength >= 0) {
-         fprintf(f, "at least %" PRId64 " items", fl->minlength);
-      } else {
-         fprintf(f, "at most %" PRId64 " items", fl->maxlength);
-      }
+      put_length(f, fl->minlength, fl->maxlength, "item");
    }
    if (fl->enum_values) {
       sep(f, &first);
@@ -162,18 +163,55 @@ put_default(FILE *f, const flora_field_t *fl)
 static void
 put_rows(FILE *f, const flora_field_t *fields, const char *prefix, bool *dates_unchecked);
 
+/* Table cells: "| content " or, when empty, "| " (so an empty cell reads "| |"). The
+ * page is written to an open_memstream stream, where ftell() tells whether a cell got
+ * content. */
+static long
+cell_begin(FILE *f)
+{
+   fputs("| ", f);
+   return ftell(f);
+}
+
+static void
+cell_end(FILE *f, long start)
+{
+   if (ftell(f) != start) {
+      fputc(' ', f);
+   }
+}
+
+static void
+put_code_cell(FILE *f, const char *text)
+{
+   long c = cell_begin(f);
+   if (text) {
+      fputs("`", f);
+      put_cell(f, text);
+      fputs("`", f);
+   }
+   cell_end(f, c);
+}
+
 static void
 put_row(FILE *f, const flora_field_t *fl, const char *path, bool *dates_unchecked)
 {
-   fputs("| `", f);
-   put_cell(f, path);
-   fputs("` | ", f);
+   long c;
+
+   put_code_cell(f, path);
+   c = cell_begin(f);
    put_types(f, fl->types);
-   fputs(fl->required ? " | yes | " : " | | ", f);
+   cell_end(f, c);
+   c = cell_begin(f);
+   fputs(fl->required ? "yes" : "", f);
+   cell_end(f, c);
+   c = cell_begin(f);
    put_default(f, fl);
-   fputs(" | ", f);
+   cell_end(f, c);
+   c = cell_begin(f);
    put_constraints(f, fl, dates_unchecked);
-   fputs(" | ", f);
+   cell_end(f, c);
+   c = cell_begin(f);
    if (fl->ref_collection) {
       fputs("`", f);
       put_cell(f, fl->ref_collection);
@@ -181,9 +219,11 @@ put_row(FILE *f, const flora_field_t *fl, const char *path, bool *dates_unchecke
       put_cell(f, fl->ref_field ? fl->ref_field : "_id");
       fputs("`", f);
    }
-   fputs(" | ", f);
+   cell_end(f, c);
+   c = cell_begin(f);
    put_cell(f, fl->description);
-   fputs(" |\n", f);
+   cell_end(f, c);
+   fputs("|\n", f);
 
    if (fl->fields && (fl->types & FLORA_T_DOCUMENT)) {
       put_rows(f, fl->fields, path, dates_unchecked);
@@ -217,12 +257,24 @@ declares(const flora_field_t *fields, const char *name)
 }
 
 static bool
-has_custom(const flora_field_t *fields)
+is_custom(const flora_field_t *fl)
+{
+   return fl->validate != NULL;
+}
+
+static bool
+is_pattern(const flora_field_t *fl)
+{
+   return fl->pattern != NULL;
+}
+
+/* True when pred holds for a field of the list, its subfields or its items. */
+static bool
+any_field(const flora_field_t *fields, bool (*pred)(const flora_field_t *))
 {
    for (const flora_field_t *fl = fields; fl && fl->path; fl++) {
-      if (fl->validate || (fl->fields && has_custom(fl->fields)) ||
-          (fl->items && (fl->items->validate ||
-                         (fl->items->fields && has_custom(fl->items->fields))))) {
+      if (pred(fl) || any_field(fl->fields, pred) ||
+          (fl->items && (pred(fl->items) || any_field(fl->items->fields, pred)))) {
          return true;
       }
    }
@@ -240,11 +292,10 @@ put_indexes(FILE *f, const flora_index_decl_t *indexes)
    fputs("| Name | Keys | Options | Serves |\n|---|---|---|---|\n", f);
    for (const flora_index_decl_t *d = indexes; d->name; d++) {
       bool first = true;
-      fputs("| `", f);
-      put_cell(f, d->name);
-      fputs("` | `", f);
-      put_cell(f, d->keys_json);
-      fputs("` | ", f);
+      long c;
+      put_code_cell(f, d->name);
+      put_code_cell(f, d->keys_json);
+      c = cell_begin(f);
       if (d->unique) {
          sep(f, &first);
          fputs("unique", f);
@@ -274,9 +325,11 @@ put_indexes(FILE *f, const flora_index_decl_t *indexes)
          fputs("language: ", f);
          put_cell(f, d->default_language);
       }
-      fputs(" | ", f);
+      cell_end(f, c);
+      c = cell_begin(f);
       put_cell(f, d->serves);
-      fputs(" |\n", f);
+      cell_end(f, c);
+      fputs("|\n", f);
    }
 }
 
@@ -333,7 +386,7 @@ flora_schema_markdown(const flora_schema_t *schema)
          "(HTTP 422). On MongoDB the collection also carries the `$jsonSchema` validator "
          "generated from this schema (`flora migrate`). ",
          f);
-   if (dates_unchecked || has_custom(schema->fields) || schema->validate) {
+   if (dates_unchecked || any_field(schema->fields, is_custom) || schema->validate) {
       fputs("Rules marked *Flora only* cannot be expressed in `$jsonSchema` "
             "(it has no bounds on dates and no custom code) and are checked by Flora alone.",
             f);
@@ -343,9 +396,12 @@ flora_schema_markdown(const flora_schema_t *schema)
    if (schema->validate) {
       fputs(" A whole-document check (cross-field rules) also runs (Flora only).", f);
    }
-   fputs(" Patterns are POSIX extended regular expressions; MongoDB evaluates them as PCRE, "
-         "which agrees on the forms used here.\n\n",
-         f);
+   if (any_field(schema->fields, is_pattern)) {
+      fputs(" Patterns are POSIX extended regular expressions; MongoDB evaluates them as PCRE, "
+            "which agrees on the forms used here.",
+            f);
+   }
+   fputs("\n\n", f);
    put_indexes(f, schema->indexes);
    if (fclose(f) != 0) {
       free(buf);
