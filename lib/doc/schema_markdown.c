@@ -57,11 +57,13 @@ sep(FILE *f, bool *first)
    *first = false;
 }
 
-/* "1–200 characters", "at least 1 item", "at most 3 items". */
+/* "1–200 characters", "exactly 5 items", "at least 1 item", "at most 3 items". */
 static void
 put_length(FILE *f, int64_t min, int64_t max, const char *unit)
 {
-   if (min >= 0 && max >= 0) {
+   if (min >= 0 && min == max) {
+      fprintf(f, "exactly %" PRId64 " %s%s", min, unit, min == 1 ? "" : "s");
+   } else if (min >= 0 && max >= 0) {
       fprintf(f, "%" PRId64 "–%" PRId64 " %ss", min, max, unit);
    } else if (min >= 0) {
       fprintf(f, "at least %" PRId64 " %s%s", min, unit, min == 1 ? "" : "s");
@@ -161,7 +163,8 @@ put_default(FILE *f, const flora_field_t *fl)
 }
 
 static void
-put_rows(FILE *f, const flora_field_t *fields, const char *prefix, bool *dates_unchecked);
+put_rows(FILE *f, const flora_field_t *fields, const char *prefix, bool timestamps,
+         bool *dates_unchecked);
 
 /* Table cells: "| content " or, when empty, "| " (so an empty cell reads "| |"). The
  * page is written to an open_memstream stream, where ftell() tells whether a cell got
@@ -194,7 +197,7 @@ put_code_cell(FILE *f, const char *text)
 }
 
 static void
-put_row(FILE *f, const flora_field_t *fl, const char *path, bool *dates_unchecked)
+put_row(FILE *f, const flora_field_t *fl, const char *path, bool timestamp, bool *dates_unchecked)
 {
    long c;
 
@@ -206,7 +209,11 @@ put_row(FILE *f, const flora_field_t *fl, const char *path, bool *dates_unchecke
    fputs(fl->required ? "yes" : "", f);
    cell_end(f, c);
    c = cell_begin(f);
-   put_default(f, fl);
+   if (timestamp && fl->default_kind == FLORA_DEFAULT_NONE) {
+      fputs("now", f); /* maintained by the schema's timestamps */
+   } else {
+      put_default(f, fl);
+   }
    cell_end(f, c);
    c = cell_begin(f);
    put_constraints(f, fl, dates_unchecked);
@@ -226,21 +233,24 @@ put_row(FILE *f, const flora_field_t *fl, const char *path, bool *dates_unchecke
    fputs("|\n", f);
 
    if (fl->fields && (fl->types & FLORA_T_DOCUMENT)) {
-      put_rows(f, fl->fields, path, dates_unchecked);
+      put_rows(f, fl->fields, path, false, dates_unchecked);
    }
    if (fl->items && (fl->types & FLORA_T_ARRAY)) {
       char *item_path = bson_strdup_printf("%s[]", path);
-      put_row(f, fl->items, item_path, dates_unchecked);
+      put_row(f, fl->items, item_path, false, dates_unchecked);
       bson_free(item_path);
    }
 }
 
 static void
-put_rows(FILE *f, const flora_field_t *fields, const char *prefix, bool *dates_unchecked)
+put_rows(FILE *f, const flora_field_t *fields, const char *prefix, bool timestamps,
+         bool *dates_unchecked)
 {
    for (const flora_field_t *fl = fields; fl && fl->path; fl++) {
       char *path = prefix ? bson_strdup_printf("%s.%s", prefix, fl->path) : bson_strdup(fl->path);
-      put_row(f, fl, path, dates_unchecked);
+      bool ts = timestamps && (strcmp(fl->path, FLORA__SCHEMA_CREATED_AT) == 0 ||
+                               strcmp(fl->path, FLORA__SCHEMA_UPDATED_AT) == 0);
+      put_row(f, fl, path, ts, dates_unchecked);
       bson_free(path);
    }
 }
@@ -368,7 +378,7 @@ flora_schema_markdown(const flora_schema_t *schema)
    if (!has_id) {
       fputs("| `_id` | any | yes | new ObjectId | | | The document's id. |\n", f);
    }
-   put_rows(f, schema->fields, NULL, &dates_unchecked);
+   put_rows(f, schema->fields, NULL, schema->timestamps, &dates_unchecked);
    if (schema->timestamps) {
       if (!declares(schema->fields, FLORA__SCHEMA_CREATED_AT)) {
          fputs("| `createdAt` | date | | now | | | When the document was created (UTC). |\n", f);

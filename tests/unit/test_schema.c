@@ -65,14 +65,12 @@ static const flora_field_t rating_fields[] = {
    {.path = NULL},
 };
 
-/* FLORA_FIELD_DEFAULTS cannot be combined with .minlength/.maxlength under -Wextra
- * (override-init): fields with a length set both bounds themselves. */
 static const flora_field_t tag_item = {
-   .types = FLORA_T_STRING, .minlength = 1, .maxlength = 10,
+   FLORA_FIELD_DEFAULTS, .types = FLORA_T_STRING, .minlength = 1, .maxlength = 10,
 };
 
 static const flora_field_t product_fields[] = {
-   {.path = "name", .types = FLORA_T_STRING, .required = true, .minlength = 1,
+   {FLORA_FIELD_DEFAULTS, .path = "name", .types = FLORA_T_STRING, .required = true, .minlength = 1,
     .maxlength = 20, .description = "Display name."},
    {FLORA_FIELD_DEFAULTS, .path = "slug", .types = FLORA_T_STRING, .required = true,
     .pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", .pattern_hint = "a URL slug", .description = "URL | key."},
@@ -82,9 +80,9 @@ static const flora_field_t product_fields[] = {
     .min = 0},
    {FLORA_FIELD_DEFAULTS, .path = "weight", .types = FLORA_T_NUMBER | FLORA_T_NULL, .has_min = true,
     .min = 0.5, .has_max = true, .max = 100.5},
-   {.path = "tags", .types = FLORA_T_ARRAY, .minlength = -1, .maxlength = 3, .items = &tag_item,
+   {FLORA_FIELD_DEFAULTS, .path = "tags", .types = FLORA_T_ARRAY, .maxlength = 3, .items = &tag_item,
     .default_kind = FLORA_DEFAULT_VALUE, .default_json = "[]"},
-   {.path = "variants", .types = FLORA_T_ARRAY, .required = true, .minlength = 1, .maxlength = -1,
+   {FLORA_FIELD_DEFAULTS, .path = "variants", .types = FLORA_T_ARRAY, .required = true, .minlength = 1,
     .items = &variant_item},
    {FLORA_FIELD_DEFAULTS, .path = "rating", .types = FLORA_T_DOCUMENT, .fields = rating_fields,
     .default_kind = FLORA_DEFAULT_VALUE, .default_json = "{}"},
@@ -143,7 +141,9 @@ load_json_file(const char *name)
    char *text = NULL;
    size_t len = 0;
 
-   assert_non_null(src);
+   if (!src) {
+      fail_msg("FLORA_SOURCE_DIR is not set: run this test through ctest");
+   }
    snprintf(path, sizeof path, "%s/tests/data/schema/%s", src, name);
    f = fopen(path, "rb");
    if (!f) {
