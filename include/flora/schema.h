@@ -117,7 +117,16 @@ typedef struct flora_schema {
  * message "path: reason; path: reason" truncated to fit) and, when problems is not NULL,
  * appends every problem to it as an array document [{path, reason}, ...] (problems must be
  * an initialised, empty array document). Paths are dotted with array indexes
- * ("items.2.quantity"). */
+ * ("items.2.quantity").
+ * Rules: types are strict BSON types, with one widening: FLORA_T_INT64 also accepts int32
+ * (an int32 always fits an int64, and libbson's JSON parser makes small numbers int32).
+ * null passes only when FLORA_T_NULL is in the mask, and then no other rule applies to it;
+ * an absent field fails only when required. String lengths count Unicode code points
+ * (invalid UTF-8 is itself a problem); enum and pattern apply to strings, bounds to numbers
+ * of any type and to dates (ms since the epoch), lengths of arrays to their elements. A
+ * field's custom validator runs when its type matched; the schema's whole-document hook
+ * always runs. With timestamps, top-level createdAt/updatedAt must be dates, and strict
+ * schemas allow them and _id. Problems come in declaration order, then unknown fields. */
 bool flora_schema_validate(const flora_schema_t *schema, const bson_t *doc, bson_t *problems,
                            flora_error_t *error);
 
@@ -135,7 +144,12 @@ bool flora_schema_prepare_insert(const flora_schema_t *schema, const bson_t *doc
 bool flora_schema_prepare_update(const flora_schema_t *schema, const bson_t *update,
                                  int64_t now_ms, bson_t *out, flora_error_t *error);
 
-/* {$jsonSchema: {...}} for the MongoDB collection validator. */
+/* {$jsonSchema: {...}} for the MongoDB collection validator (MongoDB manual: "$jsonSchema").
+ * It refuses what flora_schema_validate refuses except for rules $jsonSchema cannot state:
+ * bounds on dates, custom validators, the whole-document hook, and enum on a field that
+ * also accepts non-string types; the descriptions in the output name them. Patterns are
+ * POSIX ERE here and PCRE on MongoDB: keep to their common subset. Never fails today;
+ * *out is initialised by the callee. */
 bool flora_schema_json_schema(const flora_schema_t *schema, bson_t *out, flora_error_t *error);
 
 /* The index specifications (an array document, store.h's format). */
