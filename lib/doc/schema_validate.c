@@ -279,7 +279,7 @@ problem(walk_t *w, const char *fmt, ...)
    va_start(ap, fmt);
    vsnprintf(reason, sizeof reason, fmt, ap);
    va_end(ap);
-   flora_schema_problem(w->problems, w->path_len ? w->path : "(document)", reason);
+   flora_schema_problem(w->problems, w->path, reason);
 }
 
 /* Exact comparison of an int64 with a double bound: -1, 0 or 1. */
