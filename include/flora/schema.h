@@ -135,12 +135,20 @@ void flora_schema_problem(bson_t *problems, const char *path, const char *reason
 
 /* Writes into *out (initialised by the callee) doc with defaults filled in for missing
  * fields (recursively), and createdAt/updatedAt set to now_ms when the schema has
- * timestamps. _id gets a new ObjectId when missing. */
+ * timestamps. _id gets a new ObjectId when missing.
+ * Details: defaults fill absent fields only (not nulls), inside present subdocuments and
+ * every document element of arrays whose items have fields, and inside a default document
+ * itself; _id comes first; a createdAt the document already has is kept (Mongoose's rule),
+ * updatedAt is always now_ms. Errors: INPUT when a default_json does not parse. */
 bool flora_schema_prepare_insert(const flora_schema_t *schema, const bson_t *doc, int64_t now_ms,
                                  bson_t *out, flora_error_t *error);
 
 /* Writes into *out an update with updatedAt set (and, for upserts, createdAt via
- * $setOnInsert) when the schema has timestamps; otherwise a copy of update. */
+ * $setOnInsert) when the schema has timestamps; otherwise a copy of update.
+ * Details: the fields merge into an existing $set/$setOnInsert; an update that already
+ * names updatedAt (or createdAt) in any operator keeps its own, since adding ours would
+ * conflict (code 40); a replacement document gets updatedAt and keeps its createdAt.
+ * Errors: STORE code 9 when $set or $setOnInsert is not a document. */
 bool flora_schema_prepare_update(const flora_schema_t *schema, const bson_t *update,
                                  int64_t now_ms, bson_t *out, flora_error_t *error);
 
