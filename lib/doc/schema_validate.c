@@ -223,27 +223,36 @@ flora__schema_regex(const char *pattern, char *reason, size_t reason_len)
 
 /* ---- problems --------------------------------------------------------------------- */
 
-void
-flora_schema_problem(bson_t *problems, const char *path, const char *reason)
+/* Appends {path, reason} under key index `i`. */
+static void
+append_problem(bson_t *problems, uint32_t i, const char *path, const char *reason)
 {
    char key[16];
    const char *k;
    bson_t item;
 
-   FLORA_ASSERT_ARG(problems);
-   FLORA_ASSERT_ARG(path);
-   FLORA_ASSERT_ARG(reason);
-   bson_uint32_to_string(bson_count_keys(problems), &k, key, sizeof key);
+   bson_uint32_to_string(i, &k, key, sizeof key);
    bson_append_document_begin(problems, k, -1, &item);
    BSON_APPEND_UTF8(&item, "path", path);
    BSON_APPEND_UTF8(&item, "reason", reason);
    bson_append_document_end(problems, &item);
 }
 
+void
+flora_schema_problem(bson_t *problems, const char *path, const char *reason)
+{
+   FLORA_ASSERT_ARG(problems);
+   FLORA_ASSERT_ARG(path);
+   FLORA_ASSERT_ARG(reason);
+   append_problem(problems, bson_count_keys(problems), path, reason);
+}
+
 /* ---- the walk --------------------------------------------------------------------- */
 
 typedef struct walk {
    bson_t *problems;
+   uint32_t count; /* problems so far: keys without recounting (a hostile document may have
+                    * a problem per field) */
    char path[PATH_MAX_LEN];
    size_t path_len;
 } walk_t;
@@ -287,7 +296,7 @@ problem(walk_t *w, const char *fmt, ...)
    va_start(ap, fmt);
    vsnprintf(reason, sizeof reason, fmt, ap);
    va_end(ap);
-   flora_schema_problem(w->problems, w->path, reason);
+   append_problem(w->problems, w->count++, w->path, reason);
 }
 
 /* Exact comparison of an int64 with a double bound: -1, 0 or 1. */
@@ -657,6 +666,7 @@ flora_schema_validate(const flora_schema_t *schema, const bson_t *doc, bson_t *p
    FLORA_ASSERT_ARG(schema);
    FLORA_ASSERT_ARG(doc);
    w.problems = &found;
+   w.count = 0;
    w.path[0] = '\0';
    w.path_len = 0;
    walk_fields(&w, schema->fields, schema->strict, true, schema, doc);

@@ -538,6 +538,36 @@ test_validate_message_truncated(void **state)
    bson_destroy(&doc);
 }
 
+/* Every problem is kept, numbered in order, however many a document has. */
+static void
+test_validate_many_problems(void **state)
+{
+   bson_t doc = BSON_INITIALIZER, problems = BSON_INITIALIZER;
+   bson_iter_t it, item;
+   char key[32];
+   uint32_t n = 0;
+
+   (void) state;
+   for (int i = 0; i < 20000; i++) {
+      snprintf(key, sizeof key, "x%05d", i);
+      BSON_APPEND_INT32(&doc, key, i);
+   }
+   assert_false(flora_schema_validate(&products, &doc, &problems, NULL));
+   bson_iter_init(&it, &problems);
+   while (bson_iter_next(&it)) {
+      snprintf(key, sizeof key, "%u", n);
+      assert_string_equal(bson_iter_key(&it), key);
+      n++;
+   }
+   assert_int_equal(n, 4 + 20000); /* 4 required fields, then every unknown one */
+   assert_true(bson_iter_init(&it, &problems) && bson_iter_find(&it, "20003"));
+   bson_iter_recurse(&it, &item);
+   assert_true(bson_iter_find(&item, "path"));
+   assert_string_equal(bson_iter_utf8(&item, NULL), "x19999");
+   bson_destroy(&problems);
+   bson_destroy(&doc);
+}
+
 static void
 test_validate_invalid_utf8(void **state)
 {
@@ -955,6 +985,7 @@ main(void)
       cmocka_unit_test(test_validate_cases),
       cmocka_unit_test(test_validate_message_and_append),
       cmocka_unit_test(test_validate_message_truncated),
+      cmocka_unit_test(test_validate_many_problems),
       cmocka_unit_test(test_validate_invalid_utf8),
       cmocka_unit_test(test_validate_lenient_schema),
       cmocka_unit_test(test_validate_exact_int_bounds),
