@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "query/query_private.h"
 #include "store/sqlite_private.h"
 
 #define SQ_DEFAULT_DB "flora"
@@ -1493,6 +1494,11 @@ sq_find(flora_store_t *store, const char *coll, const bson_t *filter, const bson
          }
          flora_docs_append_owned(&docs, bson_copy(&tmp));
          bson_destroy(&tmp);
+      } else if (bson_has_field(rows.items[i].doc, FLORA__TEXT_SCORE_FIELD)) {
+         bson_t tmp;
+         flora__text_score_strip(rows.items[i].doc, &tmp);
+         flora_docs_append_owned(&docs, bson_copy(&tmp));
+         bson_destroy(&tmp);
       } else {
          flora_docs_append_owned(&docs, rows.items[i].doc);
          rows.items[i].doc = NULL;
@@ -1677,7 +1683,6 @@ sq_aggregate(flora_store_t *store, const char *coll, const bson_t *pipeline, con
    memset(&q, 0, sizeof q);
    q.filter = match ? match : &empty;
    q.sort = sort;
-   q.want_scores = true;
    if (!flora__sqlite_query(c.eng, c.conn, coll, &q, matcher, &rows, NULL, error)) {
       goto cleanup;
    }

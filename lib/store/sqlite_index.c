@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "flora/text.h"
 #include "store/sqlite_private.h"
 
 /* ---- specs -------------------------------------------------------------------------- */

@@ -2,7 +2,7 @@
  *
  * memcmp order of two encodings equals the BSON comparison order (MongoDB manual,
  * "Comparison/Sort Order", and flora_value_compare): a class byte first (MinKey < undefined
- * < null < numbers < strings/symbols < documents < arrays < binary < ObjectId < bool <
+ * = null < numbers < strings/symbols < documents < arrays < binary < ObjectId < bool <
  * date < timestamp < regex < DBPointer < code < code with scope < MaxKey, the canonical
  * type order of mongo/src/mongo/bson/bsontypes.cpp), then the value:
  *   numbers   int32, int64, double and decimal128 of equal value encode identically: a
@@ -59,7 +59,7 @@ flora__sqlite_key_type_byte(bson_type_t type)
 {
    switch (type) {
    case BSON_TYPE_MINKEY: return 0x02;
-   case BSON_TYPE_UNDEFINED: return 0x04;
+   case BSON_TYPE_UNDEFINED: /* compares equal to null */
    case BSON_TYPE_EOD:
    case BSON_TYPE_NULL: return 0x06;
    case BSON_TYPE_INT32:
@@ -220,7 +220,9 @@ put_payload(sq_buf_t *buf, const bson_value_t *v)
       put_string(buf, v->value.v_regex.options, strlen(v->value.v_regex.options));
       break;
    case BSON_TYPE_DBPOINTER:
-      put_string(buf, v->value.v_dbpointer.collection, v->value.v_dbpointer.collection_len);
+      put_u32(buf, v->value.v_dbpointer.collection_len); /* length first, as MongoDB */
+      flora__sqlite_buf_append(buf, v->value.v_dbpointer.collection,
+                               v->value.v_dbpointer.collection_len);
       flora__sqlite_buf_append(buf, v->value.v_dbpointer.oid.bytes, 12);
       break;
    case BSON_TYPE_CODE: put_string(buf, v->value.v_code.code, v->value.v_code.code_len); break;
