@@ -4,6 +4,7 @@
 #define FLORA_QUERY_PRIVATE_H
 
 #include <bson/bson.h>
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +46,11 @@ int flora__number_compare(const bson_value_t *a, const bson_value_t *b);
 /* The value as an int64 when it is a number with an exact integral value that fits
  * (e.g. 3, 3.0, NumberDecimal("3.00")); false otherwise. */
 bool flora__number_as_int64(const bson_value_t *v, int64_t *out);
+
+/* The value truncated toward zero to an int64, saturating at INT64_MIN/INT64_MAX (as
+ * MongoDB's $mod and $slice arguments are); false for NaN and infinities. v must be a
+ * number. */
+bool flora__number_trunc_int64(const bson_value_t *v, int64_t *out);
 
 /* ---- paths ---------------------------------------------------------------------------
  *
@@ -112,6 +118,32 @@ bool flora__iter_find_child(const bson_iter_t *container, const char *key, size_
 /* Parses a non-negative decimal array index ("0", "17"; no sign, no leading zeros other
  * than "0" itself, at most 9 digits); -1 otherwise. */
 int flora__parse_index(const char *s, size_t len);
+
+/* ---- regular expressions -------------------------------------------------------------
+ *
+ * MongoDB regexes are PCRE. libpcre2's headers are not in the project's package set, so
+ * patterns are translated to POSIX extended regexes (glibc <regex.h>, with its GNU
+ * extensions \w \W \s \S \b \B) with PCRE's meaning kept: \d \D become [0-9] / [^0-9]
+ * (also inside brackets), lazy quantifiers (*? +? ?? {n,m}?) become greedy ones (same
+ * match/no-match answer), (?:...) becomes (...), \A \z \Z anchor the subject, \t \n \r
+ * \f \v \xHH are the characters, '.' does not match a newline unless option s is given,
+ * option m makes ^ and $ match at line breaks, option x drops unescaped whitespace and
+ * #-comments outside brackets, option i folds ASCII case. Lookaround, backreferences, inline
+ * flags ((?i)), possessive quantifiers, named groups and Unicode properties fail with code
+ * 51091 (MongoDB's "Regular expression is invalid"), never with a different answer. */
+typedef struct flora__regex {
+   regex_t re;
+   char *pattern; /* as given, owned */
+   char *options; /* as given, owned (sorted flag letters) */
+   bool compiled;
+} flora__regex_t;
+
+/* Compiles pattern with MongoDB options ("imsx" letters; others fail with code 51108). */
+bool flora__regex_init(flora__regex_t *re, const char *pattern, const char *options,
+                       flora_error_t *error);
+/* True when the regex matches somewhere in s[0..len) (s need not be NUL-terminated). */
+bool flora__regex_match(const flora__regex_t *re, const char *s, size_t len);
+void flora__regex_clear(flora__regex_t *re);
 
 /* ---- misc --------------------------------------------------------------------------- */
 

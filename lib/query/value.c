@@ -423,6 +423,52 @@ flora__number_as_int64(const bson_value_t *v, int64_t *out)
    }
 }
 
+bool
+flora__number_trunc_int64(const bson_value_t *v, int64_t *out)
+{
+   dec_t d;
+   u128 c;
+   double x;
+
+   switch (v->value_type) {
+   case BSON_TYPE_INT32:
+      *out = v->value.v_int32;
+      return true;
+   case BSON_TYPE_INT64:
+      *out = v->value.v_int64;
+      return true;
+   case BSON_TYPE_DOUBLE:
+      x = v->value.v_double;
+      if (!isfinite(x)) {
+         return false;
+      }
+      *out = x <= -9223372036854775808.0  ? INT64_MIN
+             : x >= 9223372036854775808.0 ? INT64_MAX
+                                          : (int64_t) x;
+      return true;
+   case BSON_TYPE_DECIMAL128:
+      dec_from_decimal128(&v->value.v_decimal128, &d);
+      if (d.kind != DEC_FINITE) {
+         return false;
+      }
+      c = d.coeff;
+      for (; d.exp < 0 && c != 0; d.exp++) {
+         c /= 10;
+      }
+      for (; d.exp > 0 && c != 0 && c <= ((u128) 1 << 64); d.exp--) {
+         c *= 10;
+      }
+      if (d.negative) {
+         *out = c >= ((u128) 1 << 63) ? INT64_MIN : -(int64_t) c;
+      } else {
+         *out = c >= ((u128) 1 << 63) ? INT64_MAX : (int64_t) c;
+      }
+      return true;
+   default:
+      return false;
+   }
+}
+
 static int
 cmp_bytes(const uint8_t *a, size_t la, const uint8_t *b, size_t lb)
 {
