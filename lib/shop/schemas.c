@@ -1,0 +1,37 @@
+/* The registry of the shop's schemas (include/flora/shop.h). */
+#include <string.h>
+
+#include "flora/shop.h"
+
+static const flora_schema_t *const schemas[] = {
+   &flora_schema_categories,
+   &flora_schema_products,
+   NULL,
+};
+
+const flora_schema_t *const *
+flora_shop_schemas(void)
+{
+   return schemas;
+}
+
+const flora_schema_t *
+flora_shop_schema(const char *collection)
+{
+   FLORA_ASSERT_ARG(collection);
+   for (size_t i = 0; schemas[i]; i++) {
+      if (strcmp(schemas[i]->collection, collection) == 0) {
+         return schemas[i];
+      }
+   }
+   return NULL;
+}
+
+void
+flora_shop_attach_schemas(flora_store_t *store)
+{
+   FLORA_ASSERT_ARG(store);
+   for (size_t i = 0; schemas[i]; i++) {
+      flora_schema_attach(store, schemas[i]);
+   }
+}
