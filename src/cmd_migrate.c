@@ -111,7 +111,7 @@ flora_cmd_migrate(const flora_config_t *config, int argc, char **argv)
    action = argv[1];
    uri = flora_config_string(config, "store.uri");
    if (!flora_store_open(&store, uri, NULL, &error)) {
-      fprintf(stderr, "flora migrate: cannot open the store %s: %s\n", uri, error.message);
+      fprintf(stderr, "flora migrate: cannot open the store: %s\n", error.message);
       return 1;
    }
    options.progress = print_progress;
