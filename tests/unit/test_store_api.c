@@ -147,7 +147,7 @@ find_json(const char *coll, const char *filter_json, const char *opts_json)
       fail_msg("cursor: %s", e.message);
    }
    flora_cursor_destroy(cursor);
-   json = bson_array_as_relaxed_extended_json(&all, NULL);
+   json = bson_as_relaxed_extended_json(&all, NULL);
    bson_destroy(&all);
    bson_destroy(filter);
    if (opts) {
@@ -168,7 +168,7 @@ find_json(const char *coll, const char *filter_json, const char *opts_json)
       bson_iter_init_find(&it_, e_, "a");                                                      \
       bson_iter_array(&it_, &l_, &d_);                                                         \
       bson_init_static(&arr_, d_, l_);                                                         \
-      want_ = bson_array_as_relaxed_extended_json(&arr_, NULL);                                \
+      want_ = bson_as_relaxed_extended_json(&arr_, NULL);                                \
       if (strcmp(got_, want_) != 0) {                                                          \
          fail_msg("find %s %s\n  got:      %s\n  expected: %s", filter, opts ? opts : "",     \
                   got_, want_);                                                                \
