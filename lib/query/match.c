@@ -1303,7 +1303,7 @@ compile_op(compile_ctx_t *cc, const char *path, const char *name, const bson_val
    }
    if (strcmp(name, "$gt") == 0 || strcmp(name, "$gte") == 0 || strcmp(name, "$lt") == 0 ||
        strcmp(name, "$lte") == 0) {
-      op_t op = name[2] == 'g' ? (name[3] == 'e' ? OP_GTE : OP_GT)
+      op_t op = name[1] == 'g' ? (name[3] == 'e' ? OP_GTE : OP_GT)
                                : (name[3] == 'e' ? OP_LTE : OP_LT);
       node_t *n;
 
