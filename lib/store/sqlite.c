@@ -117,6 +117,23 @@ flora__sqlite_exec(sq_conn_t *conn, const char *sql, flora_error_t *error)
    return true;
 }
 
+bool
+flora__sqlite_control(sq_conn_t *conn, const char *sql, flora_error_t *error)
+{
+   sqlite3_stmt *st = flora__sqlite_stmt(conn, sql, error);
+   int rc;
+   if (!st) {
+      return false;
+   }
+   rc = sqlite3_step(st);
+   sqlite3_reset(st);
+   if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+      flora__sqlite_error(conn, rc, sql, error);
+      return false;
+   }
+   return true;
+}
+
 /* ---- collection names ------------------------------------------------------------- */
 
 bool
@@ -421,14 +438,14 @@ ctx_begin(flora_store_t *store, bool write, sq_ctx_t *c, flora_error_t *error)
    c->write = write;
    if (store->in_txn) {
       c->conn = ((sq_txn_t *) store->impl)->conn;
-      return !write || flora__sqlite_exec(c->conn, "SAVEPOINT flora_op", error);
+      return !write || flora__sqlite_control(c->conn, "SAVEPOINT flora_op", error);
    }
    c->conn = pool_acquire_timed(c->eng, error);
    if (!c->conn) {
       return false;
    }
    c->own = true;
-   if (!flora__sqlite_exec(c->conn, write ? "BEGIN IMMEDIATE" : "BEGIN", error)) {
+   if (!flora__sqlite_control(c->conn, write ? "BEGIN IMMEDIATE" : "BEGIN", error)) {
       pool_release(c->eng, c->conn);
       c->conn = NULL;
       return false;
@@ -446,19 +463,19 @@ ctx_end(sq_ctx_t *c, bool commit, flora_error_t *error)
    }
    if (c->own) {
       if (commit) {
-         ok = flora__sqlite_exec(c->conn, "COMMIT", error);
+         ok = flora__sqlite_control(c->conn, "COMMIT", error);
       }
       if (!commit || !ok) {
-         sqlite3_exec(c->conn->db, "ROLLBACK", NULL, NULL, NULL);
+         flora__sqlite_control(c->conn, "ROLLBACK", NULL);
          flora__sqlite_catalog_invalidate(c->conn);
       }
       pool_release(c->eng, c->conn);
    } else if (c->write) {
       if (!commit) {
-         sqlite3_exec(c->conn->db, "ROLLBACK TO flora_op", NULL, NULL, NULL);
+         flora__sqlite_control(c->conn, "ROLLBACK TO flora_op", NULL);
          flora__sqlite_catalog_invalidate(c->conn);
       }
-      ok = flora__sqlite_exec(c->conn, "RELEASE flora_op", error);
+      ok = flora__sqlite_control(c->conn, "RELEASE flora_op", error);
    }
    c->conn = NULL;
    return ok;
@@ -576,7 +593,7 @@ write_doc(sq_ctx_t *c, sq_coll_t *coll, int64_t *rid, const bson_t *old_doc, con
    bool ok = false;
    int rc;
 
-   if (!flora__sqlite_exec(c->conn, "SAVEPOINT flora_doc", error)) {
+   if (!flora__sqlite_control(c->conn, "SAVEPOINT flora_doc", error)) {
       return false;
    }
    if (!old_doc) {
@@ -635,9 +652,9 @@ cleanup:
    }
    flora__sqlite_buf_free(&key);
    if (!ok) {
-      sqlite3_exec(c->conn->db, "ROLLBACK TO flora_doc", NULL, NULL, NULL);
+      flora__sqlite_control(c->conn, "ROLLBACK TO flora_doc", NULL);
    }
-   sqlite3_exec(c->conn->db, "RELEASE flora_doc", NULL, NULL, NULL);
+   flora__sqlite_control(c->conn, "RELEASE flora_doc", NULL);
    return ok;
 }
 
@@ -1779,15 +1796,15 @@ sq_transaction(flora_store_t *store, flora_txn_fn fn, void *ctx, flora_error_t *
    if (store->in_txn) {
       /* nested: a savepoint inside the running transaction */
       sq_txn_t *outer = store->impl;
-      if (!flora__sqlite_exec(outer->conn, "SAVEPOINT flora_nested", error)) {
+      if (!flora__sqlite_control(outer->conn, "SAVEPOINT flora_nested", error)) {
          return false;
       }
       ok = fn(store, ctx, error);
       if (!ok) {
-         sqlite3_exec(outer->conn->db, "ROLLBACK TO flora_nested", NULL, NULL, NULL);
+         flora__sqlite_control(outer->conn, "ROLLBACK TO flora_nested", NULL);
          flora__sqlite_catalog_invalidate(outer->conn);
       }
-      sqlite3_exec(outer->conn->db, "RELEASE flora_nested", NULL, NULL, NULL);
+      flora__sqlite_control(outer->conn, "RELEASE flora_nested", NULL);
       return ok;
    }
    memset(&txn, 0, sizeof txn);
@@ -1796,7 +1813,7 @@ sq_transaction(flora_store_t *store, flora_txn_fn fn, void *ctx, flora_error_t *
    if (!txn.conn) {
       return false;
    }
-   if (!flora__sqlite_exec(txn.conn, "BEGIN IMMEDIATE", error)) {
+   if (!flora__sqlite_control(txn.conn, "BEGIN IMMEDIATE", error)) {
       pool_release(txn.eng, txn.conn);
       return false;
    }
@@ -1809,10 +1826,10 @@ sq_transaction(flora_store_t *store, flora_txn_fn fn, void *ctx, flora_error_t *
    pthread_rwlock_init(&handle.validators_lock, NULL);
    ok = fn(&handle, ctx, error);
    if (ok) {
-      ok = flora__sqlite_exec(txn.conn, "COMMIT", error);
+      ok = flora__sqlite_control(txn.conn, "COMMIT", error);
    }
    if (!ok) {
-      sqlite3_exec(txn.conn->db, "ROLLBACK", NULL, NULL, NULL);
+      flora__sqlite_control(txn.conn, "ROLLBACK", NULL);
       flora__sqlite_catalog_invalidate(txn.conn);
    }
    pthread_rwlock_destroy(&handle.validators_lock);

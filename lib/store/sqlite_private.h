@@ -137,6 +137,9 @@ sqlite3_stmt *flora__sqlite_stmtf(sq_conn_t *conn, flora_error_t *error, const c
    __attribute__((format(printf, 3, 4)));
 /* Runs SQL without results. */
 bool flora__sqlite_exec(sq_conn_t *conn, const char *sql, flora_error_t *error);
+/* Runs a transaction-control statement (BEGIN, COMMIT, SAVEPOINT...) through the
+ * statement cache. error may be NULL (best-effort rollback). */
+bool flora__sqlite_control(sq_conn_t *conn, const char *sql, flora_error_t *error);
 /* Maps an SQLite result code to a store error (BUSY/LOCKED: 24 transient). */
 void flora__sqlite_error(sq_conn_t *conn, int rc, const char *what, flora_error_t *error);
 /* Drops every cached statement (after DDL that invalidates them). */
