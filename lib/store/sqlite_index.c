@@ -75,7 +75,6 @@ flora__sqlite_index_parse(const bson_t *spec, flora_error_t *error)
    uint32_t len;
    char name[512] = "";
    size_t name_len = 0;
-   bool has_weights = false;
 
    ix->expire_after_s = -1;
    if (!bson_iter_init_find(&it, spec, "key") || !BSON_ITER_HOLDS_DOCUMENT(&it)) {
@@ -137,7 +136,6 @@ flora__sqlite_index_parse(const bson_t *spec, flora_error_t *error)
       if (bson_iter_init_find(&it, spec, "weights") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
          bson_iter_document(&it, &len, &data);
          if (bson_init_static(&weights, data, len) && bson_iter_init(&kit, &weights)) {
-            has_weights = true;
             while (bson_iter_next(&kit)) {
                int w = (int) bson_iter_as_int64(&kit);
                if (!BSON_ITER_HOLDS_NUMBER(&kit) || w < 1 || w > 99999) {
@@ -222,7 +220,6 @@ flora__sqlite_index_parse(const bson_t *spec, flora_error_t *error)
       bson_append_document_end(ix->spec, &w);
       BSON_APPEND_UTF8(ix->spec, "default_language", ix->language);
    }
-   (void) has_weights;
    return ix;
 fail:
    flora__sqlite_index_free(ix);

@@ -719,7 +719,6 @@ run_plan(sq_conn_t *conn, sq_coll_t *coll, const plan_t *pl, exec_t *ex, flora_e
    for (size_t k = 0; k < pl->n_iv; k++) {
       size_t i = pl->desc ? pl->n_iv - 1 - k : k;
       const interval_t *iv = &pl->iv[i];
-      size_t before = ex->rows->len;
       index_sql(coll, pl, iv, sql, sizeof sql);
       st = flora__sqlite_stmt(conn, sql, error);
       if (!st) {
@@ -734,7 +733,6 @@ run_plan(sq_conn_t *conn, sq_coll_t *coll, const plan_t *pl, exec_t *ex, flora_e
       if (!step_rows(conn, st, ex, error)) {
          return false;
       }
-      (void) before;
       if (ex->stop_after && ex->rows->len >= ex->stop_after) {
          break;
       }
