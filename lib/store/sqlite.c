@@ -1125,11 +1125,17 @@ sq_insert(flora_store_t *store, const char *coll, const bson_t *const *docs, siz
          break;
       }
    }
-   if (!ctx_end(&c, true, ok ? error : NULL) && ok) {
-      ok = false;
-      inserted = 0;
-      bson_reinit(&ids);
-   } else if (!ok && error) {
+   {
+      flora_error_t commit_error;
+      if (!ctx_end(&c, true, &commit_error)) {
+         /* nothing of the batch stayed */
+         ok = false;
+         inserted = 0;
+         bson_reinit(&ids);
+         first = commit_error;
+      }
+   }
+   if (!ok && error) {
       *error = first;
    }
    if (reply) {
