@@ -302,14 +302,20 @@ partial_covered(const sq_index_t *ix, const bson_t *filter)
 
 /* Sort spec fields (with directions) matched against the index after its equality prefix. */
 static bool
-sort_served_by(const sq_index_t *ix, size_t n_single, bool range_used, const bson_t *sort,
-               bool *desc)
+sort_served_by(const sq_index_t *ix, size_t n_eq, size_t n_single, bool range_used,
+               const bson_t *sort, bool *desc)
 {
    for (size_t p = 0; p <= n_single && p < ix->n_fields; p++) {
       bson_iter_t it;
       size_t i = p;
       int rel = 0;
       bool ok = bson_iter_init(&it, sort);
+      /* a multikey index scanned within bounds of a sort field meets a document at the
+       * element inside the bounds, not at the array's smallest (or largest) element by
+       * which MongoDB sorts it: only unbounded sort fields are served */
+      if (ix->multikey && p < n_eq + (range_used ? 1 : 0)) {
+         continue;
+      }
       while (ok && bson_iter_next(&it)) {
          int d;
          if (!BSON_ITER_HOLDS_NUMBER(&it) || i >= ix->n_fields ||
@@ -327,11 +333,6 @@ sort_served_by(const sq_index_t *ix, size_t n_single, bool range_used, const bso
          i++;
       }
       if (ok && rel != 0) {
-         /* a multikey index with a range orders documents by the element in range, not by
-          * the array's smallest (or largest) element as MongoDB's sort does */
-         if (ix->multikey && range_used) {
-            return false;
-         }
          *desc = rel < 0;
          return true;
       }
@@ -378,7 +379,7 @@ evaluate(sq_index_t *ix, const preds_t *ps, const sq_query_t *q, plan_t *out)
       out->score = -1; /* documents without the field are not in a sparse index */
       return;
    }
-   if (q->sort && sort_served_by(ix, out->n_single, out->range, q->sort, &out->desc)) {
+   if (q->sort && sort_served_by(ix, out->n_eq, out->n_single, out->range, q->sort, &out->desc)) {
       out->sort_served = true;
       out->score += 1;
    }

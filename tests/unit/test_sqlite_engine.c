@@ -514,6 +514,29 @@ test_sparse_partial_multikey(void **state)
    j = explain_json(s, "m", "{'a': 2}", "{}");
    assert_non_null(strstr(j, "\"isMultiKey\" : true"));
    bson_free(j);
+
+   /* a sort on a multikey field orders by the array's smallest element, even when the
+    * bounds meet the document at another element */
+   create_index(s, "mk", "{'key': {'t': 1}}");
+   insert_json(s, "mk", "{'_id': 1, 't': ['b', 'z']}");
+   insert_json(s, "mk", "{'_id': 2, 't': ['c']}");
+   insert_json(s, "mk", "{'_id': 3, 't': ['c', 'a']}");
+   {
+      bson_t *f = J("{'t': {'$in': ['b', 'c']}}"), *o = J("{'sort': {'t': 1}}");
+      bson_t *ids = find_ids(s, "mk", f, o), *exp = J("{'0': 3, '1': 1, '2': 2}");
+      assert_bson_equal(ids, exp);
+      bson_destroy(ids);
+      bson_destroy(exp);
+      bson_destroy(o);
+      o = J("{'sort': {'t': -1}, 'limit': 1}");
+      ids = find_ids(s, "mk", f, o);
+      exp = J("{'0': 1}");
+      assert_bson_equal(ids, exp);
+      bson_destroy(ids);
+      bson_destroy(exp);
+      bson_destroy(o);
+      bson_destroy(f);
+   }
    flora_store_close(s);
 }
 
