@@ -186,7 +186,10 @@ field_preds(preds_t *ps, const char *field, const bson_value_t *v)
                                flora__sqlite_key_type_byte(a->value_type))) {
             p->is_range = true;
             p->has_lo = true;
-            p->lo_incl = op[3] == 'e';
+            /* numbers bound inclusively: a decimal128 key rounds through a double and may
+             * tie with the bound; the matcher re-checks every candidate */
+            p->lo_incl = op[3] == 'e' || flora__sqlite_key_type_byte(a->value_type) ==
+                                            flora__sqlite_key_type_byte(BSON_TYPE_DOUBLE);
             p->lo = *a;
          }
       } else if ((strcmp(op, "$lt") == 0 || strcmp(op, "$lte") == 0) && rangeable(a)) {
@@ -196,7 +199,8 @@ field_preds(preds_t *ps, const char *field, const bson_value_t *v)
                                flora__sqlite_key_type_byte(a->value_type))) {
             p->is_range = true;
             p->has_hi = true;
-            p->hi_incl = op[3] == 'e';
+            p->hi_incl = op[3] == 'e' || flora__sqlite_key_type_byte(a->value_type) ==
+                                            flora__sqlite_key_type_byte(BSON_TYPE_DOUBLE);
             p->hi = *a;
          }
       }

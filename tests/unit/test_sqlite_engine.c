@@ -241,6 +241,12 @@ seed_products(flora_store_t *s, int n)
          BSON_APPEND_DOUBLE(docs[i], "price", (i * 37 % 1000) + 0.5);
       } else if (i % 23 == 0) {
          BSON_APPEND_UTF8(docs[i], "price", "call us");
+      } else if (i % 31 == 0) {
+         bson_decimal128_t dec;
+         char ds[32];
+         snprintf(ds, sizeof ds, "%d.1", i % 7 == 0 ? 0 : i * 37 % 1000);
+         bson_decimal128_from_string(ds, &dec);
+         BSON_APPEND_DECIMAL128(docs[i], "price", &dec);
       } else if (i % 29 != 0) {
          BSON_APPEND_INT64(docs[i], "price", i * 37 % 1000);
       }
@@ -289,6 +295,11 @@ test_index_results_match_collscan(void **state)
       {"{}", "{'sort': {'price': 1}, 'limit': 10}"},
       {"{}", "{'sort': {'categoryId': -1, 'price': -1}, 'limit': 10}"},
       {"{'stock': {'$gte': 1}, 'sku': 'SKU-00008'}", "{}"},
+      {"{'price': {'$lt': {'$numberDecimal': '111'}}}", "{'sort': {'price': 1}}"},
+      {"{'price': {'$gt': {'$numberDecimal': '0.1'}, '$lt': 5.5}}", "{}"},
+      /* decimal 0.1 is below the double 0.1 yet encodes like it: exclusive bounds widen */
+      {"{'price': {'$gt': {'$numberDecimal': '0.09'}, '$lt': 0.1}}", "{}"},
+      {"{'price': {'$gt': 0.1}}", "{'sort': {'price': 1}, 'limit': 3}"},
    };
    flora_store_t *s = open_store("sqlite::memory:", 0);
    (void) state;
