@@ -266,6 +266,10 @@ typedef struct plan {
    interval_t *iv;
    size_t n_iv;
    int score;
+   /* a top-level $or served clause by clause (each through an index), or NULL */
+   struct plan *or_plans;
+   size_t n_or;
+   bson_t *or_filters; /* the clauses, owned, for explain */
 } plan_t;
 
 static void
@@ -276,6 +280,11 @@ plan_clear(plan_t *p)
       flora__sqlite_buf_free(&p->iv[i].hi);
    }
    bson_free(p->iv);
+   for (size_t i = 0; i < p->n_or; i++) {
+      plan_clear(&p->or_plans[i]);
+   }
+   bson_free(p->or_plans);
+   bson_destroy(p->or_filters);
    memset(p, 0, sizeof *p);
 }
 
@@ -542,6 +551,64 @@ is_natural_hint(const sq_query_t *q)
           (q->hint_name && strcmp(q->hint_name, "$natural") == 0);
 }
 
+static bool choose_plan(sq_coll_t *coll, const sq_query_t *q, plan_t *best, flora_error_t *error);
+
+/* A filter whose only plannable part is a top-level $or: when every clause has an index
+ * plan, the union of the clauses' scans (MongoDB's OR stage). */
+static void
+choose_or_plan(sq_coll_t *coll, const sq_query_t *q, plan_t *best)
+{
+   bson_iter_t it, ai;
+   plan_t *plans = NULL;
+   size_t n = 0;
+   bool ok = true;
+
+   if (!bson_iter_init_find(&it, q->filter, "$or") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+       !bson_iter_recurse(&it, &ai)) {
+      return;
+   }
+   while (ok && bson_iter_next(&ai)) {
+      sq_query_t sub;
+      bson_t clause;
+      const uint8_t *data;
+      uint32_t len;
+      if (!BSON_ITER_HOLDS_DOCUMENT(&ai) || n >= 64) {
+         ok = false;
+         break;
+      }
+      bson_iter_document(&ai, &len, &data);
+      memset(&sub, 0, sizeof sub);
+      if (!bson_init_static(&clause, data, len)) {
+         ok = false;
+         break;
+      }
+      sub.filter = &clause;
+      plans = bson_realloc(plans, sizeof *plans * (n + 1));
+      if (!choose_plan(coll, &sub, &plans[n], NULL)) {
+         ok = false;
+         break;
+      }
+      n++;
+      ok = plans[n - 1].ix != NULL || plans[n - 1].n_or > 0;
+   }
+   if (!ok || n == 0) {
+      for (size_t i = 0; i < n; i++) {
+         plan_clear(&plans[i]);
+      }
+      bson_free(plans);
+      return;
+   }
+   best->or_plans = plans;
+   best->n_or = n;
+   best->score = 1;
+   {
+      const uint8_t *data;
+      uint32_t len;
+      bson_iter_array(&it, &len, &data);
+      best->or_filters = bson_new_from_data(data, len);
+   }
+}
+
 static bool
 choose_plan(sq_coll_t *coll, const sq_query_t *q, plan_t *best, flora_error_t *error)
 {
@@ -595,6 +662,8 @@ choose_plan(sq_coll_t *coll, const sq_query_t *q, plan_t *best, flora_error_t *e
    }
    if (best->ix) {
       build_intervals(best, &ps);
+   } else if (!hinted && !is_natural_hint(q)) {
+      choose_or_plan(coll, q, best);
    }
    preds_free(&ps);
    return true;
@@ -709,6 +778,17 @@ run_plan(sq_conn_t *conn, sq_coll_t *coll, const plan_t *pl, exec_t *ex, flora_e
    char sql[1024];
    sqlite3_stmt *st;
 
+   if (pl->n_or) {
+      for (size_t i = 0; i < pl->n_or; i++) {
+         if (!run_plan(conn, coll, &pl->or_plans[i], ex, error)) {
+            return false;
+         }
+         if (ex->stop_after && ex->rows->len >= ex->stop_after) {
+            break;
+         }
+      }
+      return true;
+   }
    if (!pl->ix) {
       st = flora__sqlite_stmtf(conn, error, "SELECT rid, doc FROM \"%s\" ORDER BY rid", coll->table);
       return st && step_rows(conn, st, ex, error);
@@ -904,6 +984,46 @@ append_bounds(const plan_t *pl, const bson_t *filter, bson_t *stage)
    preds_free(&ps);
 }
 
+/* The IXSCAN stage of an index plan, or the OR stage over the clauses' scans. */
+static void
+append_scan_stage(const plan_t *pl, const bson_t *filter, bson_t *in)
+{
+   bson_iter_t it;
+   if (pl->n_or) {
+      bson_t arr;
+      bson_iter_t ci;
+      BSON_APPEND_UTF8(in, "stage", "OR");
+      BSON_APPEND_ARRAY_BEGIN(in, "inputStages", &arr);
+      bson_iter_init(&ci, pl->or_filters);
+      for (size_t i = 0; i < pl->n_or && bson_iter_next(&ci); i++) {
+         bson_t stage, clause;
+         const uint8_t *data;
+         uint32_t len;
+         char k[16];
+         const char *key;
+         bson_iter_document(&ci, &len, &data);
+         bson_init_static(&clause, data, len);
+         bson_uint32_to_string((uint32_t) i, &key, k, sizeof k);
+         BSON_APPEND_DOCUMENT_BEGIN(&arr, key, &stage);
+         append_scan_stage(&pl->or_plans[i], &clause, &stage);
+         bson_append_document_end(&arr, &stage);
+      }
+      bson_append_array_end(in, &arr);
+      return;
+   }
+   BSON_APPEND_UTF8(in, "stage", "IXSCAN");
+   if (bson_iter_init_find(&it, pl->ix->spec, "key")) {
+      bson_append_iter(in, "keyPattern", -1, &it);
+   }
+   BSON_APPEND_UTF8(in, "indexName", pl->ix->name);
+   BSON_APPEND_BOOL(in, "isMultiKey", pl->ix->multikey);
+   BSON_APPEND_BOOL(in, "isUnique", pl->ix->unique);
+   BSON_APPEND_BOOL(in, "isSparse", pl->ix->sparse);
+   BSON_APPEND_BOOL(in, "isPartial", pl->ix->partial != NULL);
+   BSON_APPEND_UTF8(in, "direction", pl->desc ? "backward" : "forward");
+   append_bounds(pl, filter, in);
+}
+
 static void
 build_explain(sq_engine_t *eng, sq_conn_t *conn, const char *coll_name, const sq_coll_t *coll,
               const plan_t *pl, const sq_index_t *text_ix, const char *text_sql,
@@ -943,29 +1063,22 @@ build_explain(sq_engine_t *eng, sq_conn_t *conn, const char *coll_name, const sq
       BSON_APPEND_UTF8(&in, "stage", "TEXT");
       BSON_APPEND_UTF8(&in, "indexName", text_ix->name);
       bson_append_document_end(target, &in);
-   } else if (!pl->ix) {
+   } else if (!pl->ix && !pl->n_or) {
       BSON_APPEND_UTF8(target, "stage", "COLLSCAN");
       BSON_APPEND_DOCUMENT(target, "filter", q->filter);
       BSON_APPEND_UTF8(target, "direction", "forward");
       snprintf(sql, sizeof sql, "SELECT rid, doc FROM \"%s\" ORDER BY rid", coll->table);
    } else {
-      bson_iter_t it;
+      const plan_t *first = pl;
       BSON_APPEND_UTF8(target, "stage", "FETCH");
       BSON_APPEND_DOCUMENT(target, "filter", q->filter);
       BSON_APPEND_DOCUMENT_BEGIN(target, "inputStage", &in);
-      BSON_APPEND_UTF8(&in, "stage", "IXSCAN");
-      if (bson_iter_init_find(&it, pl->ix->spec, "key")) {
-         bson_append_iter(&in, "keyPattern", -1, &it);
-      }
-      BSON_APPEND_UTF8(&in, "indexName", pl->ix->name);
-      BSON_APPEND_BOOL(&in, "isMultiKey", pl->ix->multikey);
-      BSON_APPEND_BOOL(&in, "isUnique", pl->ix->unique);
-      BSON_APPEND_BOOL(&in, "isSparse", pl->ix->sparse);
-      BSON_APPEND_BOOL(&in, "isPartial", pl->ix->partial != NULL);
-      BSON_APPEND_UTF8(&in, "direction", pl->desc ? "backward" : "forward");
-      append_bounds(pl, q->filter, &in);
+      append_scan_stage(pl, q->filter, &in);
       bson_append_document_end(target, &in);
-      index_sql(coll, pl, pl->n_iv ? &pl->iv[0] : NULL, sql, sizeof sql);
+      while (first->n_or) {
+         first = &first->or_plans[0];
+      }
+      index_sql(coll, first, first->n_iv ? &first->iv[0] : NULL, sql, sizeof sql);
    }
    if (target == &in2) {
       bson_append_document_end(&wp, &in2);
@@ -1069,7 +1182,7 @@ flora__sqlite_query(sq_engine_t *eng, sq_conn_t *conn, const char *coll_name,
    ex.matcher = matcher;
    ex.rows = rows;
    ex.want_scores = q->want_scores;
-   ex.dedupe = pl.ix && (pl.ix->multikey || pl.n_iv > 1);
+   ex.dedupe = (pl.ix && (pl.ix->multikey || pl.n_iv > 1)) || pl.n_or > 0;
    if (!q->sort || pl.sort_served) {
       if (q->limit > 0) {
          ex.stop_after = (size_t) (q->limit + q->skip);

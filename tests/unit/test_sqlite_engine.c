@@ -300,6 +300,9 @@ test_index_results_match_collscan(void **state)
       /* decimal 0.1 is below the double 0.1 yet encodes like it: exclusive bounds widen */
       {"{'price': {'$gt': {'$numberDecimal': '0.09'}, '$lt': 0.1}}", "{}"},
       {"{'price': {'$gt': 0.1}}", "{'sort': {'price': 1}, 'limit': 3}"},
+      {"{'$or': [{'sku': 'SKU-00001'}, {'price': {'$lt': 20}}, {'tags': 'white'}]}", "{}"},
+      {"{'$or': [{'sku': 'SKU-00001'}, {'price': {'$lt': 20}}]}", "{'sort': {'price': -1}, 'limit': 4}"},
+      {"{'$or': [{'sku': 'SKU-00001'}, {'stock': 2}]}", "{'limit': 3}"},
    };
    flora_store_t *s = open_store("sqlite::memory:", 0);
    (void) state;
@@ -361,6 +364,16 @@ test_explain_uses_index(void **state)
    bson_free(j);
 
    j = explain_json(s, "products", "{'stock': 3}", "{}");
+   assert_non_null(strstr(j, "\"COLLSCAN\""));
+   bson_free(j);
+
+   /* $or: every clause through an index, or a collection scan */
+   j = explain_json(s, "products", "{'$or': [{'sku': 'SKU-00010'}, {'price': {'$lt': 5}}]}", "{}");
+   assert_non_null(strstr(j, "\"OR\""));
+   assert_non_null(strstr(j, "\"indexName\" : \"sku_1\""));
+   assert_non_null(strstr(j, "\"indexName\" : \"price_1\""));
+   bson_free(j);
+   j = explain_json(s, "products", "{'$or': [{'sku': 'SKU-00010'}, {'stock': 5}]}", "{}");
    assert_non_null(strstr(j, "\"COLLSCAN\""));
    bson_free(j);
 
