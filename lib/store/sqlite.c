@@ -1507,7 +1507,8 @@ cleanup:
 
 static bool
 run_query(flora_store_t *store, const char *coll, const bson_t *filter, const bson_t *opts,
-          flora_matcher_t **matcher_out, sq_rows_t *rows, bson_t *explain, flora_error_t *error)
+          bool no_docs, flora_matcher_t **matcher_out, sq_rows_t *rows, bson_t *explain,
+          flora_error_t *error)
 {
    sq_ctx_t c;
    sq_query_t q;
@@ -1521,6 +1522,7 @@ run_query(flora_store_t *store, const char *coll, const bson_t *filter, const bs
    }
    query_from_opts(filter, opts, &q, &sort, &hint);
    q.want_scores = opt_doc(opts, "projection", &proj) || q.sort;
+   q.no_docs = no_docs;
    ok = flora__sqlite_query(c.eng, c.conn, coll, &q, matcher, rows, explain, error);
    return ctx_end(&c, ok, ok ? error : NULL) && ok;
 }
@@ -1537,7 +1539,7 @@ sq_find(flora_store_t *store, const char *coll, const bson_t *filter, const bson
    bool ok = false;
 
    *out = NULL;
-   if (!run_query(store, coll, filter, opts, &matcher, &rows, NULL, error)) {
+   if (!run_query(store, coll, filter, opts, false, &matcher, &rows, NULL, error)) {
       goto cleanup;
    }
    if (opt_doc(opts, "projection", &proj) && !bson_empty(&proj)) {
@@ -1592,7 +1594,7 @@ sq_count(flora_store_t *store, const char *coll, const bson_t *filter, const bso
    if (opt_int64(opts, "limit", &v)) {
       BSON_APPEND_INT64(&o, "limit", v);
    }
-   ok = run_query(store, coll, filter, &o, &matcher, &rows, NULL, error);
+   ok = run_query(store, coll, filter, &o, true, &matcher, &rows, NULL, error);
    if (ok) {
       *count = (int64_t) rows.len;
    }
@@ -1654,7 +1656,7 @@ sq_distinct(flora_store_t *store, const char *coll, const char *field, const bso
    bool ok;
 
    bson_init(out);
-   ok = run_query(store, coll, filter ? filter : &empty, NULL, &matcher, &rows, NULL, error);
+   ok = run_query(store, coll, filter ? filter : &empty, NULL, false, &matcher, &rows, NULL, error);
    for (size_t i = 0; ok && i < rows.len; i++) {
       bool had_array;
       flora__sqlite_path_values(rows.items[i].doc, field, true, false, distinct_add, &set,
@@ -1784,7 +1786,7 @@ sq_explain(flora_store_t *store, const char *coll, const bson_t *filter, const b
    bool ok;
 
    bson_init(out);
-   ok = run_query(store, coll, filter, opts, &matcher, &rows, out, error);
+   ok = run_query(store, coll, filter, opts, false, &matcher, &rows, out, error);
    flora__sqlite_rows_free(&rows);
    flora_matcher_destroy(matcher);
    return ok;

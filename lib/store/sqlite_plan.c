@@ -710,6 +710,7 @@ typedef struct exec {
    rid_set_t seen;
    bool dedupe;
    bool want_scores;
+   bool no_docs;
 } exec_t;
 
 /* Checks one candidate and keeps it when it matches; false when enough were found. */
@@ -725,7 +726,9 @@ consider(exec_t *ex, int64_t rid, const void *blob, int len, double score, bool 
    }
    if (flora_matcher_match(ex->matcher, &doc, NULL)) {
       bson_t *copy;
-      if (has_score && ex->want_scores) {
+      if (ex->no_docs) {
+         copy = NULL;
+      } else if (has_score && ex->want_scores) {
          copy = bson_copy(&doc);
          BSON_APPEND_DOUBLE(copy, FLORA__TEXT_SCORE_FIELD, score);
       } else {
@@ -1182,6 +1185,7 @@ flora__sqlite_query(sq_engine_t *eng, sq_conn_t *conn, const char *coll_name,
    ex.matcher = matcher;
    ex.rows = rows;
    ex.want_scores = q->want_scores;
+   ex.no_docs = q->no_docs && !q->sort;
    ex.dedupe = (pl.ix && (pl.ix->multikey || pl.n_iv > 1)) || pl.n_or > 0;
    if (!q->sort || pl.sort_served) {
       if (q->limit > 0) {

@@ -194,6 +194,7 @@ typedef struct sq_query {
    int64_t skip;
    int64_t limit;           /* 0: none */
    bool want_scores;        /* keep text scores */
+   bool no_docs;            /* only count: rows get no document copies (doc NULL) */
 } sq_query_t;
 
 /* A fetched document with its row id. */
