@@ -994,6 +994,51 @@ test_busy_is_transient(void **state)
    remove_db(uri);
 }
 
+/* Another process's new index is seen at once (the catalog follows schema changes). */
+static void
+test_catalog_across_processes(void **state)
+{
+   char uri[256];
+   flora_store_t *s;
+   flora_error_t e;
+   pid_t pid;
+   int status = 0;
+   bson_t *d = J("{'_id': 2, 'email': 'a@b.c'}");
+   (void) state;
+   temp_db(uri, sizeof uri);
+   {
+      /* one connection, so its cached catalog is the one that must notice */
+      flora_store_options_t o = FLORA_STORE_OPTIONS_INIT;
+      o.ttl_sweep_interval_s = 0;
+      o.pool_size = 1;
+      must(flora_store_open(&s, uri, &o, &e), &e);
+   }
+   insert_json(s, "users", "{'_id': 1, 'email': 'a@b.c'}");
+   assert_int_equal(count(s, "users", "{'email': 'a@b.c'}"), 1); /* catalog cached */
+   pid = fork();
+   assert_true(pid >= 0);
+   if (pid == 0) {
+      flora_store_t *cs = open_store(uri, 0);
+      bson_t *spec = J("{'0': {'key': {'email': 1}, 'unique': true}}");
+      bool ok = flora_store_create_indexes(cs, "users", spec, &e);
+      bson_destroy(spec);
+      flora_store_close(cs);
+      _exit(ok ? 0 : 1);
+   }
+   assert_int_equal(waitpid(pid, &status, 0), pid);
+   assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+   assert_false(flora_store_insert_one(s, "users", d, NULL, NULL, &e));
+   assert_int_equal(e.code, 11000);
+   {
+      char *j = explain_json(s, "users", "{'email': 'a@b.c'}", "{}");
+      assert_non_null(strstr(j, "email_1"));
+      bson_free(j);
+   }
+   bson_destroy(d);
+   flora_store_close(s);
+   remove_db(uri);
+}
+
 int
 main(void)
 {
@@ -1012,6 +1057,7 @@ main(void)
       cmocka_unit_test(test_projection_and_find_and_modify),
       cmocka_unit_test(test_collections),
       cmocka_unit_test(test_busy_is_transient),
+      cmocka_unit_test(test_catalog_across_processes),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);
 }
