@@ -66,6 +66,12 @@ flora__sqlite_stmt(sq_conn_t *conn, const char *sql, flora_error_t *error)
    for (size_t i = 0; i < conn->n_cache; i++) {
       if (conn->cache[i].hash == h && strcmp(conn->cache[i].sql, sql) == 0) {
          stmt = conn->cache[i].stmt;
+         if (i > 0) {
+            /* move a hit one place forward: hot statements gather at the front */
+            sq_stmt_entry_t tmp = conn->cache[i - 1];
+            conn->cache[i - 1] = conn->cache[i];
+            conn->cache[i] = tmp;
+         }
          sqlite3_reset(stmt);
          sqlite3_clear_bindings(stmt);
          return stmt;
@@ -77,10 +83,10 @@ flora__sqlite_stmt(sq_conn_t *conn, const char *sql, flora_error_t *error)
       return NULL;
    }
    if (conn->n_cache == SQ_STMT_CACHE) {
-      sqlite3_finalize(conn->cache[0].stmt);
-      bson_free(conn->cache[0].sql);
-      memmove(&conn->cache[0], &conn->cache[1], sizeof conn->cache[0] * (SQ_STMT_CACHE - 1));
+      /* evict the coldest (last); callers never hold a cached statement across a fetch */
       conn->n_cache--;
+      sqlite3_finalize(conn->cache[conn->n_cache].stmt);
+      bson_free(conn->cache[conn->n_cache].sql);
    }
    conn->cache[conn->n_cache].hash = h;
    conn->cache[conn->n_cache].sql = bson_strdup(sql);
