@@ -52,6 +52,9 @@ typedef struct pred {
    bool has_lo, lo_incl, has_hi, hi_incl;
    bson_value_t lo, hi;
    bool has_null; /* a point is null: a sparse index cannot serve it */
+   bool is_prefix; /* a range: the strings starting with prefix (an anchored regex) */
+   char prefix[256];
+   size_t prefix_len;
 } pred_t;
 
 typedef struct preds {
@@ -130,6 +133,50 @@ set_points(pred_t *p, const bson_value_t *vals, size_t n)
    p->n_points = n;
 }
 
+/* The literal prefix every match of an anchored regex starts with ("^Ros" -> "Ros"), when
+ * there is one: no options, no alternation; a quantified last character is left out. */
+static bool
+regex_prefix(const char *pattern, const char *options, pred_t *p)
+{
+   size_t n = 0;
+   const char *c = pattern + 1;
+
+   if (pattern[0] != '^' || (options && options[0]) || strchr(pattern, '|')) {
+      return false;
+   }
+   while (*c && !strchr(".^$*+?()[]{}|\\", *c) && n < sizeof p->prefix) {
+      p->prefix[n++] = *c++;
+   }
+   if (*c == '*' || *c == '?' || *c == '{') {
+      /* the last character is optional: drop it (all of its UTF-8 bytes) */
+      while (n > 0 && ((uint8_t) p->prefix[n - 1] & 0xC0) == 0x80) {
+         n--;
+      }
+      if (n > 0) {
+         n--;
+      }
+   }
+   p->prefix_len = n;
+   return n > 0;
+}
+
+static void
+set_prefix(preds_t *ps, const char *field, const char *pattern, const char *options)
+{
+   pred_t *p = pred_for(ps, field);
+   pred_t tmp;
+   if (p->n_points || p->is_range) {
+      return;
+   }
+   memset(&tmp, 0, sizeof tmp);
+   if (regex_prefix(pattern, options, &tmp)) {
+      memcpy(p->prefix, tmp.prefix, tmp.prefix_len);
+      p->prefix_len = tmp.prefix_len;
+      p->is_prefix = true;
+      p->is_range = true;
+   }
+}
+
 static void
 field_preds(preds_t *ps, const char *field, const bson_value_t *v)
 {
@@ -143,6 +190,8 @@ field_preds(preds_t *ps, const char *field, const bson_value_t *v)
    if (!is_operator_doc(v)) {
       if (indexable_point(v)) {
          set_points(pred_for(ps, field), v, 1);
+      } else if (v->value_type == BSON_TYPE_REGEX) {
+         set_prefix(ps, field, v->value.v_regex.regex, v->value.v_regex.options);
       }
       return;
    }
@@ -153,6 +202,18 @@ field_preds(preds_t *ps, const char *field, const bson_value_t *v)
    while (bson_iter_next(&it)) {
       const char *op = bson_iter_key(&it);
       const bson_value_t *a = bson_iter_value(&it);
+      if (strcmp(op, "$regex") == 0) {
+         bson_iter_t oi;
+         const char *opts = bson_iter_init_find(&oi, &d, "$options") && BSON_ITER_HOLDS_UTF8(&oi)
+                               ? bson_iter_utf8(&oi, NULL)
+                               : "";
+         if (a->value_type == BSON_TYPE_UTF8) {
+            set_prefix(ps, field, a->value.v_utf8.str, opts);
+         } else if (a->value_type == BSON_TYPE_REGEX && !opts[0]) {
+            set_prefix(ps, field, a->value.v_regex.regex, a->value.v_regex.options);
+         }
+         continue;
+      }
       if (strcmp(op, "$eq") == 0 && indexable_point(a)) {
          set_points(pred_for(ps, field), a, 1);
       } else if (strcmp(op, "$in") == 0 && a->value_type == BSON_TYPE_ARRAY) {
@@ -406,6 +467,21 @@ range_bounds(const pred_t *pin, int dir, bool one_sided, sq_buf_t *lo, bool *lo_
 {
    pred_t one = *pin;
    const pred_t *p = &one;
+   if (pin->is_prefix) {
+      /* strings starting with the prefix: class byte and the prefix's bytes (no NUL) */
+      size_t start = lo->len;
+      flora__sqlite_buf_byte(lo, flora__sqlite_key_type_byte(BSON_TYPE_UTF8));
+      flora__sqlite_buf_append(lo, pin->prefix, pin->prefix_len);
+      if (dir < 0) {
+         for (size_t i = start; i < lo->len; i++) {
+            lo->data[i] = (uint8_t) ~lo->data[i];
+         }
+      }
+      flora__sqlite_buf_append(hi, lo->data + start, lo->len - start);
+      *lo_after = false;
+      *hi_after = true;
+      return;
+   }
    if (one_sided && one.has_lo && one.has_hi) {
       /* multikey: {a: {$gt: 1, $lt: 2}} holds when one element is above 1 and another
        * below 2, so the two bounds cannot be intersected (MongoDB does the same) */
@@ -963,6 +1039,12 @@ append_bounds(const plan_t *pl, const bson_t *filter, bson_t *stage)
             BSON_APPEND_UTF8(&arr, key, s);
             bson_free(t);
          }
+      } else if (p->is_prefix) {
+         char s[600];
+         snprintf(s, sizeof s, "[\"%.*s\", \"%.*s\\uffff\")", (int) p->prefix_len, p->prefix,
+                  (int) p->prefix_len, p->prefix);
+         bson_uint32_to_string(n++, &key, k, sizeof k);
+         BSON_APPEND_UTF8(&arr, key, s);
       } else {
          char *lo = p->has_lo ? value_text(&p->lo) : NULL;
          char *hi = p->has_hi ? value_text(&p->hi) : NULL;

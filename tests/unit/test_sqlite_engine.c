@@ -303,6 +303,11 @@ test_index_results_match_collscan(void **state)
       {"{'$or': [{'sku': 'SKU-00001'}, {'price': {'$lt': 20}}, {'tags': 'white'}]}", "{}"},
       {"{'$or': [{'sku': 'SKU-00001'}, {'price': {'$lt': 20}}]}", "{'sort': {'price': -1}, 'limit': 4}"},
       {"{'$or': [{'sku': 'SKU-00001'}, {'stock': 2}]}", "{'limit': 3}"},
+      {"{'sku': {'$regex': '^SKU-0001'}}", "{'sort': {'sku': -1}}"},
+      {"{'sku': {'$regex': '^SKU-0001[0-3]'}}", "{'sort': {'sku': 1}}"},
+      {"{'sku': {'$regex': '^SKU-0002?'}}", "{'sort': {'sku': 1}, 'limit': 40}"},
+      {"{'sku': {'$regex': '^sku-0001', '$options': 'i'}}", "{'sort': {'sku': 1}}"},
+      {"{'tags': {'$regex': '^wh'}}", "{}"},
    };
    flora_store_t *s = open_store("sqlite::memory:", 0);
    (void) state;
@@ -364,6 +369,15 @@ test_explain_uses_index(void **state)
    bson_free(j);
 
    j = explain_json(s, "products", "{'stock': 3}", "{}");
+   assert_non_null(strstr(j, "\"COLLSCAN\""));
+   bson_free(j);
+
+   /* an anchored regex scans the strings with its prefix */
+   j = explain_json(s, "products", "{'sku': {'$regex': '^SKU-001'}}", "{}");
+   assert_non_null(strstr(j, "\"indexName\" : \"sku_1\""));
+   assert_non_null(strstr(j, "USING PRIMARY KEY (key>? AND key<?)"));
+   bson_free(j);
+   j = explain_json(s, "products", "{'sku': {'$regex': 'SKU-001'}}", "{}");
    assert_non_null(strstr(j, "\"COLLSCAN\""));
    bson_free(j);
 
