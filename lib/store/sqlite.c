@@ -494,7 +494,7 @@ get_coll(sq_ctx_t *c, const char *name, bool create, const bson_t *opts, sq_coll
 {
    sq_catalog_t *cat = flora__sqlite_catalog(c->conn, error);
    sqlite3_stmt *st;
-   sq_coll_t *tmp;
+   char *hex;
    char sql[1024];
    int rc;
 
@@ -524,16 +524,12 @@ get_coll(sq_ctx_t *c, const char *name, bool create, const bson_t *opts, sq_coll
       flora__sqlite_error(c->conn, rc, "create collection", error);
       return false;
    }
-   tmp = coll_new(name);
+   hex = hex_name(name);
    snprintf(sql, sizeof sql,
-            "CREATE TABLE \"%s\"(rid INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, "
+            "CREATE TABLE \"c_%s\"(rid INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, "
             "doc BLOB NOT NULL)",
-            tmp->table);
-   {
-      sq_catalog_t *one = bson_malloc0(sizeof *one);
-      one->colls = tmp;
-      flora__sqlite_catalog_free(one);
-   }
+            hex);
+   bson_free(hex);
    if (!flora__sqlite_exec(c->conn, sql, error)) {
       return false;
    }
