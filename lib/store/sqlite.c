@@ -592,10 +592,13 @@ write_doc(sq_ctx_t *c, sq_coll_t *coll, int64_t *rid, const bson_t *old_doc, con
 {
    sqlite3_stmt *st = NULL;
    sq_buf_t key = SQ_BUF_INIT;
+   /* with secondary indexes a document write is several statements: a savepoint makes
+    * them one; alone, the collection row's statement is atomic by itself */
+   bool savepoint = coll->n_indexes > 0;
    bool ok = false;
    int rc;
 
-   if (!flora__sqlite_control(c->conn, "SAVEPOINT flora_doc", error)) {
+   if (savepoint && !flora__sqlite_control(c->conn, "SAVEPOINT flora_doc", error)) {
       return false;
    }
    if (!old_doc) {
@@ -653,10 +656,12 @@ cleanup:
       sqlite3_clear_bindings(st);
    }
    flora__sqlite_buf_free(&key);
-   if (!ok) {
-      flora__sqlite_control(c->conn, "ROLLBACK TO flora_doc", NULL);
+   if (savepoint) {
+      if (!ok) {
+         flora__sqlite_control(c->conn, "ROLLBACK TO flora_doc", NULL);
+      }
+      flora__sqlite_control(c->conn, "RELEASE flora_doc", NULL);
    }
-   flora__sqlite_control(c->conn, "RELEASE flora_doc", NULL);
    return ok;
 }
 
