@@ -185,6 +185,8 @@ is_quantifier(const char *p, size_t *len)
    return true;
 }
 
+/* PCRE to POSIX ERE, see query_private.h. The POSIX engine runs without REG_NEWLINE (so a
+ * negated class matches a newline, as in PCRE); '.', '^' and '$' are rewritten instead. */
 static bool
 translate_regex(const char *p, bool opt_m, bool opt_s, bool opt_x, bson_string_t *out,
                 flora_error_t *error)
@@ -305,8 +307,10 @@ translate_regex(const char *p, bool opt_m, bool opt_s, bool opt_x, bson_string_t
             bson_string_append(out, "\\`");
             break;
          case 'z':
-         case 'Z':
             bson_string_append(out, "\\'");
+            break;
+         case 'Z':
+            bson_string_append(out, "(\n?\\')");
             break;
          case 't':
             bson_string_append_c(out, '\t');
@@ -356,11 +360,18 @@ translate_regex(const char *p, bool opt_m, bool opt_s, bool opt_x, bson_string_t
          }
          continue;
       case '.':
-         if (opt_s) {
-            bson_string_append(out, opt_m ? "(.|\n)" : ".");
-         } else {
-            bson_string_append(out, opt_m ? "." : "[^\n]");
-         }
+         bson_string_append(out, opt_s ? "." : "[^\n]");
+         p++;
+         continue;
+      case '^':
+         /* m: also just after a newline (the newline itself may be consumed: only the
+          * yes/no answer matters) */
+         bson_string_append(out, opt_m ? "(^|\n)" : "^");
+         p++;
+         continue;
+      case '$':
+         /* PCRE: the end, or before a final newline; m: before any newline */
+         bson_string_append(out, opt_m ? "($|\n)" : "(\n?$)");
          p++;
          continue;
       case '(':
@@ -459,7 +470,6 @@ flora__regex_init(flora__regex_t *re, const char *pattern, const char *options,
       goto cleanup;
    }
    flags |= opt_i ? REG_ICASE : 0;
-   flags |= opt_m ? REG_NEWLINE : 0;
    rc = regcomp(&re->re, posix->str, flags);
    if (rc != 0) {
       char msg[128];
@@ -595,8 +605,7 @@ in_matches(const node_t *n, const bson_value_t *v)
       int c = flora_value_compare(v, &n->values[mid]);
 
       if (c == 0) {
-         /* compare() puts NaN equal to NaN and numbers by value: $eq's answer too, except
-          * for rank-equal null/undefined, which $in treats alike as well. */
+         /* compare() puts NaN equal to NaN and numbers by value: $eq's answer too. */
          return true;
       }
       if (c < 0) {
@@ -920,6 +929,10 @@ compile_eq(const char *path, const bson_value_t *v, flora_error_t *error)
 {
    node_t *n;
 
+   if (v->value_type == BSON_TYPE_UNDEFINED) {
+      bad(error, "%s", "cannot compare to undefined");
+      return NULL;
+   }
    if (v->value_type == BSON_TYPE_REGEX) {
       return compile_regex(path, v->value.v_regex.regex, v->value.v_regex.options, error);
    }
@@ -966,7 +979,12 @@ compile_in(const char *path, const char *name, const bson_value_t *arg, flora_er
          n->nregexes++;
          continue;
       }
-      if (v->value_type == BSON_TYPE_NULL || v->value_type == BSON_TYPE_UNDEFINED) {
+      if (v->value_type == BSON_TYPE_UNDEFINED) {
+         bad(error, "%s", "cannot compare to undefined");
+         node_destroy(n);
+         return NULL;
+      }
+      if (v->value_type == BSON_TYPE_NULL) {
          n->in_has_null = true;
       }
       bson_value_copy(v, &n->values[n->nvalues++]);
@@ -1283,6 +1301,12 @@ static node_t *
 compile_op(compile_ctx_t *cc, const char *path, const char *name, const bson_value_t *arg,
            const bson_t *ops, bool *regex_done, flora_error_t *error)
 {
+   if ((strcmp(name, "$eq") == 0 || strcmp(name, "$ne") == 0 || strcmp(name, "$gt") == 0 ||
+        strcmp(name, "$gte") == 0 || strcmp(name, "$lt") == 0 || strcmp(name, "$lte") == 0) &&
+       arg->value_type == BSON_TYPE_UNDEFINED) {
+      bad(error, "%s", "cannot compare to undefined");
+      return NULL;
+   }
    if (strcmp(name, "$eq") == 0) {
       node_t *n = leaf(OP_EQ, path, error);
 
@@ -1303,7 +1327,7 @@ compile_op(compile_ctx_t *cc, const char *path, const char *name, const bson_val
    }
    if (strcmp(name, "$gt") == 0 || strcmp(name, "$gte") == 0 || strcmp(name, "$lt") == 0 ||
        strcmp(name, "$lte") == 0) {
-      op_t op = name[2] == 'g' ? (name[3] == 'e' ? OP_GTE : OP_GT)
+      op_t op = name[1] == 'g' ? (name[3] == 'e' ? OP_GTE : OP_GT)
                                : (name[3] == 'e' ? OP_LTE : OP_LT);
       node_t *n;
 
