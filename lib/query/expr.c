@@ -515,6 +515,11 @@ sum_add_double(flora__sum_t *s, double x)
 {
    /* Neumaier's compensated summation. */
    double t = s->d + x;
+   if (!isfinite(t)) {
+      /* infinities and NaN: compensation is meaningless (and would turn inf into NaN) */
+      s->d = t;
+      return;
+   }
    if (fabs(s->d) >= fabs(x)) {
       s->d_comp += (s->d - t) + x;
    } else {
@@ -572,6 +577,12 @@ flora__sum_add(flora__sum_t *s, const bson_value_t *v)
    }
 }
 
+static double
+sum_double(const flora__sum_t *s)
+{
+   return isfinite(s->d) ? s->d + s->d_comp : s->d;
+}
+
 /* The non-decimal part of the sum, typed as MongoDB types it. */
 static void
 sum_nondecimal_value(const flora__sum_t *s, bson_value_t *out)
@@ -581,7 +592,7 @@ sum_nondecimal_value(const flora__sum_t *s, bson_value_t *out)
    } else if (s->nd_type == 1 && !s->long_overflowed) {
       set_int64(out, s->l);
    } else {
-      set_double(out, s->d + s->d_comp);
+      set_double(out, sum_double(s));
    }
 }
 
@@ -620,7 +631,7 @@ flora__sum_mean(const flora__sum_t *s, bson_value_t *out)
    if (s->nd_type <= 1 && !s->long_overflowed) {
       set_double(out, (double) s->l / (double) s->count);
    } else {
-      set_double(out, (s->d + s->d_comp) / (double) s->count);
+      set_double(out, (sum_double(s)) / (double) s->count);
    }
 }
 
