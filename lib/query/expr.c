@@ -39,7 +39,8 @@ enum op {
    OP_ISARRAY, OP_REDUCE, OP_CONCATARRAYS, OP_REVERSEARRAY, OP_TOSTRING, OP_TOINT, OP_TOLONG,
    OP_TODOUBLE, OP_TODECIMAL, OP_TOBOOL, OP_TYPE, OP_ISNUMBER, OP_YEAR, OP_MONTH,
    OP_DAYOFMONTH, OP_HOUR, OP_MINUTE, OP_SECOND, OP_MILLISECOND, OP_DAYOFWEEK, OP_DAYOFYEAR,
-   OP_DATETOSTRING, OP_MERGEOBJECTS, OP_OBJECTTOARRAY, OP_ARRAYTOOBJECT, OP_LET,
+   OP_DATETOSTRING, OP_MERGEOBJECTS, OP_OBJECTTOARRAY, OP_ARRAYTOOBJECT, OP_LET, OP_SUM,
+   OP_AVG, OP_MIN, OP_MAX,
 };
 
 /* How an operator's argument is written. */
@@ -125,6 +126,10 @@ static const op_info_t OPS[] = {
    {"$objectToArray", OP_OBJECTTOARRAY, F_ARGS, 1, 1},
    {"$arrayToObject", OP_ARRAYTOOBJECT, F_ARGS, 1, 1},
    {"$let", OP_LET, F_SPECIAL, 0, 0},
+   {"$sum", OP_SUM, F_ARGS, 0, -1},
+   {"$avg", OP_AVG, F_ARGS, 0, -1},
+   {"$min", OP_MIN, F_ARGS, 0, -1},
+   {"$max", OP_MAX, F_ARGS, 0, -1},
 };
 
 struct flora__expr {
@@ -140,8 +145,6 @@ struct flora__expr {
    size_t nargs;
    char **names;          /* K_OBJECT field names */
    int slot, slot2;       /* variables bound by $filter/$map/$reduce/$let */
-   int tz_offset_min;     /* date operators: fixed offset when tz is a constant */
-   bool constant;
 };
 
 typedef struct scope {
@@ -672,12 +675,6 @@ flora__expr_destroy(flora__expr_t *e)
    bson_free(e);
 }
 
-bool
-flora__expr_is_constant(const flora__expr_t *e)
-{
-   return e->constant;
-}
-
 static void
 add_arg(flora__expr_t *e, flora__expr_t *arg)
 {
@@ -690,7 +687,6 @@ literal_node(const bson_value_t *v)
 {
    flora__expr_t *e = node_new(K_LITERAL);
    copy_value(&e->literal, v);
-   e->constant = true;
    return e;
 }
 
@@ -1126,7 +1122,6 @@ compile_op(const char *name, const bson_value_t *arg, scope_t *sc, flora_error_t
 {
    const op_info_t *info = find_op(name);
    flora__expr_t *e;
-   bool all_const = true;
 
    if (strcmp(name, "$literal") == 0) {
       return literal_node(arg);
@@ -1177,13 +1172,6 @@ compile_op(const char *name, const bson_value_t *arg, scope_t *sc, flora_error_t
          goto fail;
       }
    }
-   for (size_t i = 0; i < e->nargs; i++) {
-      if (e->args[i] && !e->args[i]->constant) {
-         all_const = false;
-      }
-   }
-   e->constant = all_const && e->op != OP_LET && e->op != OP_FILTER && e->op != OP_MAP &&
-                 e->op != OP_REDUCE;
    return e;
 fail:
    flora__expr_destroy(e);
@@ -1221,7 +1209,6 @@ compile_object(const bson_value_t *spec, scope_t *sc, flora_error_t *error)
       return compile_op(first, bson_iter_value(&it), sc, error);
    }
    e = node_new(K_OBJECT);
-   e->constant = true;
    bson_iter_init(&it, &b);
    while (bson_iter_next(&it)) {
       const char *key = bson_iter_key(&it);
@@ -1242,9 +1229,6 @@ compile_object(const bson_value_t *spec, scope_t *sc, flora_error_t *error)
       }
       e->names = bson_realloc(e->names, e->nargs * sizeof *e->names);
       e->names[e->nargs - 1] = bson_strdup(key);
-      if (!e->args[e->nargs - 1]->constant) {
-         e->constant = false;
-      }
    }
    return e;
 fail:
@@ -1266,16 +1250,12 @@ compile(const bson_value_t *spec, scope_t *sc, flora_error_t *error)
       flora__expr_t *e = node_new(K_ARRAY);
       bson_t b;
       bson_iter_t it;
-      e->constant = true;
       value_bson(spec, &b);
       bson_iter_init(&it, &b);
       while (bson_iter_next(&it)) {
          if (!add_compiled(e, bson_iter_value(&it), sc, error)) {
             flora__expr_destroy(e);
             return NULL;
-         }
-         if (!e->args[e->nargs - 1]->constant) {
-            e->constant = false;
          }
       }
       return e;
@@ -1963,7 +1943,7 @@ op_date_part(const flora__expr_t *e, ctx_t *c, bson_value_t *out, flora_error_t 
 {
    bson_value_t d, tz;
    int offset = 0;
-   int64_t ms;
+   int64_t ms = 0;
    civil_t cv;
    bool ok = false;
 
@@ -2024,7 +2004,7 @@ op_date_to_string(const flora__expr_t *e, ctx_t *c, bson_value_t *out, flora_err
 {
    bson_value_t v[4];
    int offset = 0;
-   int64_t ms;
+   int64_t ms = 0;
    bool ok = false;
    static const char def[] = "%Y-%m-%dT%H:%M:%S.%LZ";
 
@@ -2763,6 +2743,46 @@ op_slice(const bson_value_t *vals, size_t n, bson_value_t *out, flora_error_t *e
    return true;
 }
 
+/* $sum $avg $min $max as expressions: over the elements of a single array operand, else
+ * over the operands. Non-numbers are ignored by $sum/$avg, null and missing by $min/$max. */
+static bool
+op_array_acc(const flora__expr_t *e, const bson_value_t *v, size_t n, bson_value_t *out)
+{
+   elem_t *items = NULL;
+   const bson_value_t *best = NULL;
+   flora__sum_t sum;
+   size_t count = n;
+
+   flora__sum_init(&sum);
+   if (n == 1 && is_array(&v[0])) {
+      count = collect_elems(&v[0], &items);
+   }
+   for (size_t i = 0; i < count; i++) {
+      const bson_value_t *x = items ? &items[i].value : &v[i];
+      if (e->op == OP_SUM || e->op == OP_AVG) {
+         if (num_kind(x) >= 0) {
+            flora__sum_add(&sum, x);
+         }
+      } else if (!is_nullish(x)) {
+         int c = best ? flora__agg_compare(x, best) : 0;
+         if (!best || (e->op == OP_MIN ? c < 0 : c > 0)) {
+            best = x;
+         }
+      }
+   }
+   if (e->op == OP_SUM) {
+      flora__sum_value(&sum, out);
+   } else if (e->op == OP_AVG) {
+      flora__sum_mean(&sum, out);
+   } else if (best) {
+      copy_value(out, best);
+   } else {
+      set_null(out);
+   }
+   bson_free(items);
+   return true;
+}
+
 /* Evaluates every argument of e into vals (owned; destroy with destroy_vals). */
 static bool
 eval_args(const flora__expr_t *e, ctx_t *c, bson_value_t *vals, flora_error_t *error)
@@ -3266,6 +3286,11 @@ eval_op_args(const flora__expr_t *e, ctx_t *c, const bson_value_t *v, size_t n, 
    case OP_LTRIM:
    case OP_RTRIM:
       return op_trim(e, &v[0], e->args[1] ? &v[1] : NULL, out, error);
+   case OP_SUM:
+   case OP_AVG:
+   case OP_MIN:
+   case OP_MAX:
+      return op_array_acc(e, v, n, out);
    default:
       (void) c;
       return fail_code(error, FLORA_STORE_INTERNAL, "expression operator %s has no evaluator",

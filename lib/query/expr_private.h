@@ -24,10 +24,6 @@ typedef struct flora__expr flora__expr_t;
 flora__expr_t *flora__expr_compile(const bson_value_t *spec, flora_error_t *error);
 void flora__expr_destroy(flora__expr_t *expr);
 
-/* True when the expression is a plain constant (no field paths, variables or operators
- * that read the document). */
-bool flora__expr_is_constant(const flora__expr_t *expr);
-
 /* Evaluates expr with $$ROOT = $$CURRENT = root and $$NOW = now_ms. *out receives an owned
  * value (BSON_TYPE_EOD when the result is missing). Runtime errors (e.g. $divide by zero,
  * $add of a string) fail with MongoDB's code and message. */

@@ -290,6 +290,11 @@ parse_projection(pnode_t *root, const bson_t *spec, const char *prefix, bool add
             flora__expr_t *e = flora__expr_compile(v, error);
             ok = e && pnode_add(root, path, PK_COMPUTED, e, error);
             (*computed)++;
+         } else if (bson_empty(&sub) && add) {
+            /* $addFields {f: {}} sets f to an empty document */
+            flora__expr_t *e = flora__expr_compile(v, error);
+            ok = e && pnode_add(root, path, PK_COMPUTED, e, error);
+            (*computed)++;
          } else if (bson_empty(&sub)) {
             ok = fail(error, 51270, "An empty sub-projection is not a valid value. Found "
                                     "empty object at path %s",
