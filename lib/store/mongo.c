@@ -1262,6 +1262,7 @@ flora__store_mongo_open(flora_store_t *store, const char *uri, flora_error_t *er
    store->impl = impl;
    /* store.h: opening fails with code 6 when the engine cannot be reached. */
    if (!m_ping(store, error)) {
+      flora_error_prefix(error, "%s", store->uri_masked);
       store->impl = NULL;
       store->engine = NULL;
       goto failed;
