@@ -20,6 +20,7 @@ enum {
    CODE_INVALID_LENGTH = 16,
    CODE_INVALID_NAMESPACE = 73,
    CODE_NON_NEGATIVE = 51024, /* "BSON field 'x' value must be >= 0" */
+   CODE_MISSING_FIELD = 40414, /* "BSON field 'x' is missing but a required field" */
 };
 
 typedef struct command_ctx {
@@ -185,9 +186,11 @@ static bool
 non_negative(const char *owner, const char *key, int64_t value, flora_error_t *error)
 {
    if (value < 0) {
+      /* mongod's IDL names the bare field here, unlike its type errors. */
+      (void) owner;
       flora_error_set(error, FLORA_DOMAIN_STORE, CODE_NON_NEGATIVE,
-                      "BSON field '%s.%s' value must be >= 0, actual value '%" PRId64 "'", owner,
-                      key, value);
+                      "BSON field '%s' value must be >= 0, actual value '%" PRId64 "'", key,
+                      value);
       return false;
    }
    return true;
@@ -463,7 +466,7 @@ cmd_aggregate(command_ctx_t *ctx, flora_error_t *error)
       goto cleanup;
    }
    if (!has_pipeline) {
-      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
+      flora_error_set(error, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
                       "BSON field 'aggregate.pipeline' is missing but a required field");
       goto cleanup;
    }
@@ -547,7 +550,7 @@ cmd_distinct(command_ctx_t *ctx, flora_error_t *error)
       goto cleanup;
    }
    if (!bson_iter_init_find(&it, ctx->cmd, "key")) {
-      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
+      flora_error_set(error, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
                       "BSON field 'distinct.key' is missing but a required field");
       goto cleanup;
    }
@@ -584,7 +587,12 @@ cmd_insert(command_ctx_t *ctx, flora_error_t *error)
        !get_bool(ctx->cmd, "insert", "ordered", true, &ordered, error)) {
       goto cleanup;
    }
-   if (!has_documents || bson_count_keys(&documents) == 0) {
+   if (!has_documents) {
+      flora_error_set(error, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
+                      "BSON field 'insert.documents' is missing but a required field");
+      goto cleanup;
+   }
+   if (bson_count_keys(&documents) == 0) {
       flora_error_set(error, FLORA_DOMAIN_STORE, CODE_INVALID_LENGTH,
                       "Write batch sizes must be between 1 and 100000. Got 0 operations.");
       goto cleanup;
@@ -658,9 +666,11 @@ check_no_collation(const bson_t *doc, const char *owner, flora_error_t *error)
 
 /* Runs one update statement; accumulates n/nModified/upserted. false with *err for a
  * write error. */
+/* Parses one update statement and, when execute, runs it. Parse errors are the command's
+ * (mongod parses the whole command first); execution errors are write errors. */
 static bool
-run_update_statement(command_ctx_t *ctx, const bson_t *stmt, uint32_t index, int64_t *n,
-                     int64_t *n_modified, bson_t *upserted, uint32_t *n_upserted,
+run_update_statement(command_ctx_t *ctx, const bson_t *stmt, bool execute, uint32_t index,
+                     int64_t *n, int64_t *n_modified, bson_t *upserted, uint32_t *n_upserted,
                      flora_error_t *err)
 {
    bson_t q, array_filters, opts = BSON_INITIALIZER, result;
@@ -678,22 +688,26 @@ run_update_statement(command_ctx_t *ctx, const bson_t *stmt, uint32_t index, int
       goto cleanup;
    }
    if (!has_q) {
-      flora_error_set(err, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
+      flora_error_set(err, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
                       "BSON field 'update.updates.q' is missing but a required field");
       goto cleanup;
    }
    if (!bson_iter_init_find(&it, stmt, "u")) {
-      flora_error_set(err, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
+      flora_error_set(err, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
                       "BSON field 'update.updates.u' is missing but a required field");
+      goto cleanup;
+   }
+   if (!BSON_ITER_HOLDS_DOCUMENT(&it) && !BSON_ITER_HOLDS_ARRAY(&it)) {
+      wrong_type("update.updates", &it, "object", err);
+      goto cleanup;
+   }
+   if (!execute) {
+      ok = true;
       goto cleanup;
    }
    if (BSON_ITER_HOLDS_ARRAY(&it)) {
       flora_error_set(err, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
                       "unsupported: pipeline-style updates (an aggregation pipeline as 'u')");
-      goto cleanup;
-   }
-   if (!BSON_ITER_HOLDS_DOCUMENT(&it)) {
-      wrong_type("update.updates", &it, "object", err);
       goto cleanup;
    }
    view_of(&it, &u);
@@ -762,10 +776,29 @@ cmd_update(command_ctx_t *ctx, flora_error_t *error)
        !get_bool(ctx->cmd, "update", "ordered", true, &ordered, error)) {
       goto cleanup;
    }
-   if (!has_updates || bson_count_keys(&updates) == 0) {
+   if (!has_updates) {
+      flora_error_set(error, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
+                      "BSON field 'update.updates' is missing but a required field");
+      goto cleanup;
+   }
+   if (bson_count_keys(&updates) == 0) {
       flora_error_set(error, FLORA_DOMAIN_STORE, CODE_INVALID_LENGTH,
                       "Write batch sizes must be between 1 and 100000. Got 0 operations.");
       goto cleanup;
+   }
+   bson_iter_init(&it, &updates);
+   while (bson_iter_next(&it)) {
+      bson_t stmt;
+
+      if (!BSON_ITER_HOLDS_DOCUMENT(&it)) {
+         wrong_type("update", &it, "object", error);
+         goto cleanup;
+      }
+      view_of(&it, &stmt);
+      if (!run_update_statement(ctx, &stmt, false, 0, &n, &n_modified, &upserted, &n_upserted,
+                                error)) {
+         goto cleanup;
+      }
    }
    bson_iter_init(&it, &updates);
    for (index = 0; bson_iter_next(&it); index++) {
@@ -773,12 +806,8 @@ cmd_update(command_ctx_t *ctx, flora_error_t *error)
       bson_t stmt;
 
       flora_error_clear(&err);
-      if (!BSON_ITER_HOLDS_DOCUMENT(&it)) {
-         wrong_type("update", &it, "object", error);
-         goto cleanup;
-      }
       view_of(&it, &stmt);
-      if (run_update_statement(ctx, &stmt, index, &n, &n_modified, &upserted, &n_upserted,
+      if (run_update_statement(ctx, &stmt, true, index, &n, &n_modified, &upserted, &n_upserted,
                                &err)) {
          continue;
       }
@@ -809,8 +838,10 @@ cleanup:
    return ok;
 }
 
+/* Parses one delete statement and, when execute, runs it (see run_update_statement). */
 static bool
-run_delete_statement(command_ctx_t *ctx, const bson_t *stmt, int64_t *n, flora_error_t *err)
+run_delete_statement(command_ctx_t *ctx, const bson_t *stmt, bool execute, int64_t *n,
+                     flora_error_t *err)
 {
    bson_t q, opts = BSON_INITIALIZER, result;
    bool has_q, has_limit;
@@ -825,18 +856,22 @@ run_delete_statement(command_ctx_t *ctx, const bson_t *stmt, int64_t *n, flora_e
       goto cleanup;
    }
    if (!has_q) {
-      flora_error_set(err, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
+      flora_error_set(err, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
                       "BSON field 'delete.deletes.q' is missing but a required field");
       goto cleanup;
    }
    if (!has_limit) {
-      flora_error_set(err, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
+      flora_error_set(err, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
                       "BSON field 'delete.deletes.limit' is missing but a required field");
       goto cleanup;
    }
    if (limit != 0 && limit != 1) {
       flora_error_set(err, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
                       "The limit field in delete objects must be 0 or 1. Got %" PRId64, limit);
+      goto cleanup;
+   }
+   if (!execute) {
+      ok = true;
       goto cleanup;
    }
    if (bson_iter_init_find(&it, stmt, "hint")) {
@@ -868,10 +903,28 @@ cmd_delete(command_ctx_t *ctx, flora_error_t *error)
        !get_bool(ctx->cmd, "delete", "ordered", true, &ordered, error)) {
       goto cleanup;
    }
-   if (!has_deletes || bson_count_keys(&deletes) == 0) {
+   if (!has_deletes) {
+      flora_error_set(error, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
+                      "BSON field 'delete.deletes' is missing but a required field");
+      goto cleanup;
+   }
+   if (bson_count_keys(&deletes) == 0) {
       flora_error_set(error, FLORA_DOMAIN_STORE, CODE_INVALID_LENGTH,
                       "Write batch sizes must be between 1 and 100000. Got 0 operations.");
       goto cleanup;
+   }
+   bson_iter_init(&it, &deletes);
+   while (bson_iter_next(&it)) {
+      bson_t stmt;
+
+      if (!BSON_ITER_HOLDS_DOCUMENT(&it)) {
+         wrong_type("delete", &it, "object", error);
+         goto cleanup;
+      }
+      view_of(&it, &stmt);
+      if (!run_delete_statement(ctx, &stmt, false, &n, error)) {
+         goto cleanup;
+      }
    }
    bson_iter_init(&it, &deletes);
    for (index = 0; bson_iter_next(&it); index++) {
@@ -879,12 +932,8 @@ cmd_delete(command_ctx_t *ctx, flora_error_t *error)
       bson_t stmt;
 
       flora_error_clear(&err);
-      if (!BSON_ITER_HOLDS_DOCUMENT(&it)) {
-         wrong_type("delete", &it, "object", error);
-         goto cleanup;
-      }
       view_of(&it, &stmt);
-      if (run_delete_statement(ctx, &stmt, &n, &err)) {
+      if (run_delete_statement(ctx, &stmt, true, &n, &err)) {
          continue;
       }
       if (is_command_error(&err)) {
@@ -1171,7 +1220,7 @@ cmd_create_indexes(command_ctx_t *ctx, flora_error_t *error)
       return false;
    }
    if (!has_indexes) {
-      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
+      flora_error_set(error, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
                       "BSON field 'createIndexes.indexes' is missing but a required field");
       return false;
    }
@@ -1302,7 +1351,7 @@ cmd_drop_indexes(command_ctx_t *ctx, flora_error_t *error)
       goto cleanup;
    }
    if (!bson_iter_init_find(&it, ctx->cmd, "index")) {
-      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
+      flora_error_set(error, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
                       "BSON field 'dropIndexes.index' is missing but a required field");
       goto cleanup;
    }
