@@ -6,10 +6,12 @@
  * timeout; a write runs in BEGIN IMMEDIATE ... COMMIT, so a read-match-apply-write update
  * is atomic against other threads and processes on the same file. A busy database that
  * outlasts the timeout fails with code 24 (LockTimeout), which is transient. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "query/query_private.h"
 #include "store/sqlite_private.h"
@@ -339,6 +341,39 @@ conn_open(sq_engine_t *eng, flora_error_t *error)
    return conn;
 }
 
+/* Waits for a free connection at most the busy timeout (a transaction callback that calls
+ * the outer store on a one-connection :memory: database would otherwise wait forever). */
+static sq_conn_t *
+pool_acquire_timed(sq_engine_t *eng, flora_error_t *error)
+{
+   sq_conn_t *conn;
+   struct timespec ts;
+   int rc = 0;
+
+   clock_gettime(CLOCK_REALTIME, &ts);
+   ts.tv_sec += eng->busy_timeout_ms / 1000;
+   ts.tv_nsec += (long) (eng->busy_timeout_ms % 1000) * 1000000L;
+   if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+   }
+   pthread_mutex_lock(&eng->pool_lock);
+   while (!eng->free_list && rc != ETIMEDOUT) {
+      rc = pthread_cond_timedwait(&eng->pool_cond, &eng->pool_lock, &ts);
+   }
+   conn = eng->free_list;
+   if (conn) {
+      eng->free_list = conn->next_free;
+   }
+   pthread_mutex_unlock(&eng->pool_lock);
+   if (!conn) {
+      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_LOCK_TIMEOUT,
+                      "no free database connection after %d ms (pool of %zu)",
+                      eng->busy_timeout_ms, eng->n_conns);
+   }
+   return conn;
+}
+
 static sq_conn_t *
 pool_acquire(sq_engine_t *eng)
 {
@@ -388,7 +423,10 @@ ctx_begin(flora_store_t *store, bool write, sq_ctx_t *c, flora_error_t *error)
       c->conn = ((sq_txn_t *) store->impl)->conn;
       return !write || flora__sqlite_exec(c->conn, "SAVEPOINT flora_op", error);
    }
-   c->conn = pool_acquire(c->eng);
+   c->conn = pool_acquire_timed(c->eng, error);
+   if (!c->conn) {
+      return false;
+   }
    c->own = true;
    if (!flora__sqlite_exec(c->conn, write ? "BEGIN IMMEDIATE" : "BEGIN", error)) {
       pool_release(c->eng, c->conn);
@@ -1754,7 +1792,10 @@ sq_transaction(flora_store_t *store, flora_txn_fn fn, void *ctx, flora_error_t *
    }
    memset(&txn, 0, sizeof txn);
    txn.eng = store->impl;
-   txn.conn = pool_acquire(txn.eng);
+   txn.conn = pool_acquire_timed(txn.eng, error);
+   if (!txn.conn) {
+      return false;
+   }
    if (!flora__sqlite_exec(txn.conn, "BEGIN IMMEDIATE", error)) {
       pool_release(txn.eng, txn.conn);
       return false;

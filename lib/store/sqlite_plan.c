@@ -999,16 +999,24 @@ run_text(sq_conn_t *conn, sq_coll_t *coll, sq_index_t *ix, const char *search, e
          char **plan_sql, flora_error_t *error)
 {
    sq_rows_t hits = {0};
+   sq_text_terms_t terms = {NULL, 0};
    sqlite3_stmt *st;
-   bool ok = flora__sqlite_text_search(conn, coll, ix, search, &hits, plan_sql, error);
+   bool ok = flora__sqlite_text_search(conn, coll, ix, search, &hits, &terms, plan_sql, error);
 
    st = ok ? flora__sqlite_stmtf(conn, error, "SELECT doc FROM \"%s\" WHERE rid = ?", coll->table)
            : NULL;
    for (size_t i = 0; st && i < hits.len; i++) {
       sqlite3_bind_int64(st, 1, hits.items[i].rid);
       if (sqlite3_step(st) == SQLITE_ROW) {
-         bool more = consider(ex, hits.items[i].rid, sqlite3_column_blob(st, 0),
-                              sqlite3_column_bytes(st, 0), hits.items[i].score, true);
+         bson_t doc;
+         double score = 0;
+         bool more;
+         if (ex->want_scores &&
+             bson_init_static(&doc, sqlite3_column_blob(st, 0), (size_t) sqlite3_column_bytes(st, 0))) {
+            score = flora__sqlite_text_score(ix, &doc, &terms);
+         }
+         more = consider(ex, hits.items[i].rid, sqlite3_column_blob(st, 0),
+                         sqlite3_column_bytes(st, 0), score, true);
          sqlite3_reset(st);
          if (!more) {
             break;
@@ -1021,6 +1029,7 @@ run_text(sq_conn_t *conn, sq_coll_t *coll, sq_index_t *ix, const char *search, e
       ok = false;
    }
    flora__sqlite_rows_free(&hits);
+   flora__sqlite_text_terms_free(&terms);
    return ok;
 }
 
@@ -1066,8 +1075,10 @@ flora__sqlite_query(sq_engine_t *eng, sq_conn_t *conn, const char *coll_name,
    if (explain) {
       if (tix) {
          sq_rows_t tmp = {0};
-         ok = flora__sqlite_text_search(conn, coll, tix, search, &tmp, &text_sql, error);
+         sq_text_terms_t terms = {NULL, 0};
+         ok = flora__sqlite_text_search(conn, coll, tix, search, &tmp, &terms, &text_sql, error);
          flora__sqlite_rows_free(&tmp);
+         flora__sqlite_text_terms_free(&terms);
       } else {
          ok = true;
       }

@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "flora/store.h"
 
 /* ---- helpers ------------------------------------------------------------------------ */
@@ -770,6 +772,181 @@ test_processes_no_lost_updates(void **state)
    remove_db(uri);
 }
 
+/* ---- aggregation, projection, find-and-modify, collections ------------------------------ */
+
+static bson_t *
+aggregate_all(flora_store_t *s, const char *coll, const char *pipeline_json)
+{
+   bson_t *p = J(pipeline_json), *out = bson_new();
+   flora_cursor_t *c = NULL;
+   flora_error_t e;
+   const bson_t *doc;
+   uint32_t i = 0;
+   must(flora_store_aggregate(s, coll, p, NULL, &c, &e), &e);
+   while (flora_cursor_next(c, &doc)) {
+      char k[16];
+      const char *key;
+      bson_uint32_to_string(i++, &key, k, sizeof k);
+      BSON_APPEND_DOCUMENT(out, key, doc);
+   }
+   assert_false(flora_cursor_error(c, &e));
+   flora_cursor_destroy(c);
+   bson_destroy(p);
+   return out;
+}
+
+static void
+test_aggregate_lookup(void **state)
+{
+   flora_store_t *s = open_store("sqlite::memory:", 0);
+   bson_t *got, *exp;
+   (void) state;
+   create_index(s, "categories", "{'key': {'slug': 1}, 'unique': true}");
+   insert_json(s, "categories", "{'_id': 1, 'slug': 'roses'}");
+   insert_json(s, "categories", "{'_id': 2, 'slug': 'tulips'}");
+   insert_json(s, "products", "{'_id': 10, 'cat': 'roses', 'price': 300}");
+   insert_json(s, "products", "{'_id': 11, 'cat': 'tulips', 'price': 100}");
+   insert_json(s, "products", "{'_id': 12, 'cat': 'roses', 'price': 200}");
+   insert_json(s, "products", "{'_id': 13, 'price': 50}");
+   got = aggregate_all(s, "products",
+                       "[{'$match': {'price': {'$gte': 100}}}, {'$sort': {'price': 1}},"
+                       " {'$lookup': {'from': 'categories', 'localField': 'cat',"
+                       "  'foreignField': 'slug', 'as': 'c'}},"
+                       " {'$project': {'_id': 1, 'n': {'$size': '$c'}}}]");
+   exp = J("{'0': {'_id': 11, 'n': 1}, '1': {'_id': 12, 'n': 1}, '2': {'_id': 10, 'n': 1}}");
+   assert_bson_equal(got, exp);
+   bson_destroy(got);
+   bson_destroy(exp);
+   got = aggregate_all(s, "products",
+                       "[{'$group': {'_id': '$cat', 'total': {'$sum': '$price'}}},"
+                       " {'$sort': {'_id': 1}}]");
+   exp = J("{'0': {'_id': null, 'total': 50}, '1': {'_id': 'roses', 'total': 500},"
+           " '2': {'_id': 'tulips', 'total': 100}}");
+   assert_bson_equal(got, exp);
+   bson_destroy(got);
+   bson_destroy(exp);
+   flora_store_close(s);
+}
+
+static void
+test_projection_and_find_and_modify(void **state)
+{
+   flora_store_t *s = open_store("sqlite::memory:", 0);
+   flora_error_t e;
+   bson_t out, *f, *u, *o, *exp;
+   bool found;
+   (void) state;
+   insert_json(s, "q", "{'_id': 1, 'k': 'a', 'n': 5, 'name': 'foo bar'}");
+   insert_json(s, "q", "{'_id': 2, 'k': 'a', 'n': 9, 'name': 'foo'}");
+   insert_json(s, "q", "{'_id': 3, 'k': 'b', 'n': 1, 'name': 'baz'}");
+   /* the lowest n of k 'a' by sort, projected */
+   f = J("{'k': 'a'}");
+   u = J("{'$inc': {'n': 1}}");
+   o = J("{'sort': {'n': 1}, 'projection': {'n': 1, '_id': 0}, 'returnDocument': 'after'}");
+   must(flora_store_find_one_and_update(s, "q", f, u, o, &out, &found, &e), &e);
+   exp = J("{'n': 6}");
+   assert_true(found);
+   assert_bson_equal(&out, exp);
+   bson_destroy(&out);
+   bson_destroy(exp);
+   bson_destroy(o);
+   o = J("{'sort': {'n': -1}}");
+   must(flora_store_find_one_and_delete(s, "q", f, o, &out, &found, &e), &e);
+   exp = J("{'_id': 2, 'k': 'a', 'n': 9, 'name': 'foo'}");
+   assert_bson_equal(&out, exp);
+   bson_destroy(&out);
+   bson_destroy(exp);
+   bson_destroy(o);
+   bson_destroy(u);
+   bson_destroy(f);
+   /* upsert through find-and-modify */
+   f = J("{'_id': 7}");
+   u = J("{'$set': {'k': 'z'}}");
+   o = J("{'upsert': true, 'returnDocument': 'after'}");
+   must(flora_store_find_one_and_update(s, "q", f, u, o, &out, &found, &e), &e);
+   exp = J("{'_id': 7, 'k': 'z'}");
+   assert_true(found);
+   assert_bson_equal(&out, exp);
+   bson_destroy(&out);
+   bson_destroy(exp);
+   bson_destroy(o);
+   bson_destroy(u);
+   bson_destroy(f);
+   /* textScore in a projection; the score never leaks into plain results */
+   create_index(s, "q", "{'key': {'name': 'text'}}");
+   f = J("{'$text': {'$search': 'foo'}}");
+   o = J("{'projection': {'name': 1, 'score': {'$meta': 'textScore'}}}");
+   must(flora_store_find_one(s, "q", f, o, &out, &found, &e), &e);
+   exp = J("{'_id': 1, 'name': 'foo bar', 'score': 0.75}"); /* 'foo' once among 2 tokens: 1 * (0.5*1/2 + 0.5) */
+   assert_bson_equal(&out, exp);
+   bson_destroy(&out);
+   bson_destroy(exp);
+   bson_destroy(o);
+   o = J("{'sort': {'s': {'$meta': 'textScore'}}}");
+   must(flora_store_find_one(s, "q", f, o, &out, &found, &e), &e);
+   exp = J("{'_id': 1, 'k': 'a', 'n': 6, 'name': 'foo bar'}");
+   assert_bson_equal(&out, exp);
+   bson_destroy(&out);
+   bson_destroy(exp);
+   bson_destroy(o);
+   bson_destroy(f);
+   flora_store_close(s);
+}
+
+static void
+test_collections(void **state)
+{
+   flora_store_t *s = open_store("sqlite::memory:", 0);
+   flora_error_t e;
+   bson_t out, *exp;
+   (void) state;
+   must(flora_store_create_collection(s, "orders", NULL, &e), &e);
+   assert_false(flora_store_create_collection(s, "orders", NULL, &e));
+   assert_int_equal(e.code, 48);
+   insert_json(s, "a b \"c\"; DROP TABLE x", "{'_id': 1}");
+   insert_json(s, "users", "{'_id': 1}");
+   must(flora_store_list_collections(s, &out, &e), &e);
+   exp = J("{'0': 'a b \\\"c\\\"; DROP TABLE x', '1': 'orders', '2': 'users'}");
+   assert_bson_equal(&out, exp);
+   bson_destroy(&out);
+   bson_destroy(exp);
+   must(flora_store_drop_collection(s, "users", &e), &e);
+   must(flora_store_drop_collection(s, "users", &e), &e);
+   assert_int_equal(count(s, "users", "{}"), 0);
+   assert_int_equal(count(s, "a b \"c\"; DROP TABLE x", "{}"), 1);
+   flora_store_close(s);
+}
+
+/* A write lock held by another connection past the busy timeout: code 24, transient. */
+static void
+test_busy_is_transient(void **state)
+{
+   char uri[256];
+   flora_store_options_t o = FLORA_STORE_OPTIONS_INIT;
+   flora_store_t *s = NULL;
+   flora_error_t e;
+   sqlite3 *other = NULL;
+   bson_t *d = J("{'x': 2}");
+   (void) state;
+   temp_db(uri, sizeof uri);
+   o.ttl_sweep_interval_s = 0;
+   o.busy_timeout_ms = 100;
+   must(flora_store_open(&s, uri, &o, &e), &e);
+   insert_json(s, "c", "{'x': 1}");
+   assert_int_equal(sqlite3_open(uri + 7, &other), SQLITE_OK);
+   assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+   assert_false(flora_store_insert_one(s, "c", d, NULL, NULL, &e));
+   assert_int_equal(e.code, 24);
+   assert_true(flora_error_is_transient(&e));
+   assert_int_equal(count(s, "c", "{}"), 1); /* readers are not blocked (WAL) */
+   sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+   sqlite3_close(other);
+   must(flora_store_insert_one(s, "c", d, NULL, NULL, &e), &e);
+   bson_destroy(d);
+   flora_store_close(s);
+   remove_db(uri);
+}
+
 int
 main(void)
 {
@@ -784,6 +961,10 @@ main(void)
       cmocka_unit_test(test_transactions),
       cmocka_unit_test(test_threads_no_lost_updates),
       cmocka_unit_test(test_processes_no_lost_updates),
+      cmocka_unit_test(test_aggregate_lookup),
+      cmocka_unit_test(test_projection_and_find_and_modify),
+      cmocka_unit_test(test_collections),
+      cmocka_unit_test(test_busy_is_transient),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);
 }
