@@ -904,7 +904,9 @@ is_operator_doc(const bson_value_t *v)
        !bson_iter_init(&it, &d) || !bson_iter_next(&it)) {
       return false;
    }
-   return bson_iter_key(&it)[0] == '$';
+   /* a DBRef ({$ref, $id[, $db]}) is a value, not operators */
+   return bson_iter_key(&it)[0] == '$' && strcmp(bson_iter_key(&it), "$ref") != 0 &&
+          strcmp(bson_iter_key(&it), "$id") != 0 && strcmp(bson_iter_key(&it), "$db") != 0;
 }
 
 static node_t *
@@ -1017,9 +1019,11 @@ add_type(node_t *n, const bson_value_t *v, flora_error_t *error)
       }
       for (size_t i = 0; i < sizeof type_aliases / sizeof type_aliases[0]; i++) {
          if (strcmp(v->value.v_utf8.str, type_aliases[i].name) == 0) {
-            n->type_mask |= type_bit((bson_type_t) (type_aliases[i].code == -1    ? BSON_TYPE_MINKEY
-                                                    : type_aliases[i].code == 127 ? BSON_TYPE_MAXKEY
-                                                                                  : type_aliases[i].code));
+            int c = type_aliases[i].code;
+
+            n->type_mask |= type_bit(c == -1    ? BSON_TYPE_MINKEY
+                                     : c == 127 ? BSON_TYPE_MAXKEY
+                                                : (bson_type_t) c);
             return true;
          }
       }
@@ -1522,7 +1526,8 @@ compile_text(compile_ctx_t *cc, const bson_value_t *arg, bool top, flora_error_t
    const char *search = NULL;
 
    if (!top) {
-      bad(error, "%s", "$text is only allowed at the top level of the filter or in a top-level $and");
+      bad(error, "%s",
+          "$text is only allowed at the top level of the filter or in a top-level $and");
       return NULL;
    }
    if (cc->text_search) {

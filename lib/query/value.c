@@ -475,7 +475,7 @@ flora__number_trunc_int64(const bson_value_t *v, int64_t *out)
 static int
 cmp_bytes(const uint8_t *a, size_t la, const uint8_t *b, size_t lb)
 {
-   int c = memcmp(a, b, la < lb ? la : lb);
+   int c = la && lb ? memcmp(a, b, la < lb ? la : lb) : 0;
 
    if (c != 0) {
       return sign_of(c);
@@ -576,6 +576,9 @@ flora_value_compare(const bson_value_t *a, const bson_value_t *b)
       }
       if (a->value.v_binary.subtype != b->value.v_binary.subtype) {
          return a->value.v_binary.subtype < b->value.v_binary.subtype ? -1 : 1;
+      }
+      if (a->value.v_binary.data_len == 0) {
+         return 0; /* an empty binary may carry no data pointer */
       }
       return sign_of(memcmp(a->value.v_binary.data, b->value.v_binary.data,
                             a->value.v_binary.data_len));
