@@ -225,6 +225,27 @@ parse_add_to_set(leaf_t *leaf, const bson_iter_t *it, flora_error_t *error)
    return true;
 }
 
+/* Whether a $pull condition's first field is an operator on a value ({$gt: 1}) rather
+ * than a query on document elements ({x: 1}, {$or: [...]}): the server's
+ * parsePathAcceptingKeyword. */
+static bool
+is_value_operator(const char *key)
+{
+   static const char *const TOP_LEVEL[] = {"$and", "$or", "$nor", "$expr", "$where", "$text",
+                                           "$comment", "$jsonSchema", "$alwaysTrue",
+                                           "$alwaysFalse"};
+
+   if (key[0] != '$') {
+      return false;
+   }
+   for (size_t i = 0; i < sizeof TOP_LEVEL / sizeof TOP_LEVEL[0]; i++) {
+      if (strcmp(key, TOP_LEVEL[i]) == 0) {
+         return false;
+      }
+   }
+   return true;
+}
+
 static bool
 parse_pull(leaf_t *leaf, const bson_iter_t *it, flora_error_t *error)
 {
@@ -236,7 +257,7 @@ parse_pull(leaf_t *leaf, const bson_iter_t *it, flora_error_t *error)
 
    if (BSON_ITER_HOLDS_DOCUMENT(it)) {
       bson_iter_recurse(it, &child);
-      if (!bson_iter_next(&child) || bson_iter_key(&child)[0] != '$') {
+      if (!bson_iter_next(&child) || !is_value_operator(bson_iter_key(&child))) {
          /* a query on document elements ({} matches every document) */
          bson_iter_document(it, &len, &data);
          if (!bson_init_static(&cond, data, len)) {
