@@ -6,7 +6,8 @@
  * null; int32 results that overflow widen to int64, int64 ones to double; decimal128 wins
  * over every other numeric type). Decimal128 arithmetic uses Intel's decimal
  * floating-point library (libbidgcc, the implementation mongod itself uses), so results
- * keep MongoDB's exponents ("42.13" + 10 = "52.13", "-0.0" + 10 = "10.0"). */
+ * keep MongoDB's exponents ("42.13" + 10 = "52.13", "-0.0" + 10 = "10.0"). Named time
+ * zones come from ICU's time zone database (thread-safe, unlike TZ + localtime_r). */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -18,6 +19,8 @@
 
 #include <bid_conf.h>
 #include <bid_functions.h>
+#include <unicode/ucal.h>
+#include <unicode/ustring.h>
 
 #include "flora/query.h"
 #include "query/expr_private.h"
@@ -37,10 +40,10 @@ enum op {
    OP_SUBSTRBYTES, OP_STRLENCP, OP_STRLENBYTES, OP_SPLIT, OP_TRIM, OP_LTRIM, OP_RTRIM,
    OP_SIZE, OP_ARRAYELEMAT, OP_FIRST, OP_LAST, OP_IN, OP_FILTER, OP_MAP, OP_SLICE,
    OP_ISARRAY, OP_REDUCE, OP_CONCATARRAYS, OP_REVERSEARRAY, OP_TOSTRING, OP_TOINT, OP_TOLONG,
-   OP_TODOUBLE, OP_TODECIMAL, OP_TOBOOL, OP_TYPE, OP_ISNUMBER, OP_YEAR, OP_MONTH,
+   OP_TO_DOUBLE, OP_TO_DECIMAL, OP_TOBOOL, OP_TYPE, OP_ISNUMBER, OP_YEAR, OP_MONTH,
    OP_DAYOFMONTH, OP_HOUR, OP_MINUTE, OP_SECOND, OP_MILLISECOND, OP_DAYOFWEEK, OP_DAYOFYEAR,
    OP_DATETOSTRING, OP_MERGEOBJECTS, OP_OBJECTTOARRAY, OP_ARRAYTOOBJECT, OP_LET, OP_SUM,
-   OP_AVG, OP_MIN, OP_MAX,
+   OP_AVG, OP_MIN, OP_MAX, OP_WEEK, OP_ISOWEEK, OP_ISOWEEKYEAR, OP_ISODAYOFWEEK,
 };
 
 /* How an operator's argument is written. */
@@ -107,8 +110,8 @@ static const op_info_t OPS[] = {
    {"$toString", OP_TOSTRING, F_ARGS, 1, 1},
    {"$toInt", OP_TOINT, F_ARGS, 1, 1},
    {"$toLong", OP_TOLONG, F_ARGS, 1, 1},
-   {"$toDouble", OP_TODOUBLE, F_ARGS, 1, 1},
-   {"$toDecimal", OP_TODECIMAL, F_ARGS, 1, 1},
+   {"$toDouble", OP_TO_DOUBLE, F_ARGS, 1, 1},
+   {"$toDecimal", OP_TO_DECIMAL, F_ARGS, 1, 1},
    {"$toBool", OP_TOBOOL, F_ARGS, 1, 1},
    {"$type", OP_TYPE, F_ARGS, 1, 1},
    {"$isNumber", OP_ISNUMBER, F_ARGS, 1, 1},
@@ -121,6 +124,10 @@ static const op_info_t OPS[] = {
    {"$millisecond", OP_MILLISECOND, F_SPECIAL, 0, 0},
    {"$dayOfWeek", OP_DAYOFWEEK, F_SPECIAL, 0, 0},
    {"$dayOfYear", OP_DAYOFYEAR, F_SPECIAL, 0, 0},
+   {"$week", OP_WEEK, F_SPECIAL, 0, 0},
+   {"$isoWeek", OP_ISOWEEK, F_SPECIAL, 0, 0},
+   {"$isoWeekYear", OP_ISOWEEKYEAR, F_SPECIAL, 0, 0},
+   {"$isoDayOfWeek", OP_ISODAYOFWEEK, F_SPECIAL, 0, 0},
    {"$dateToString", OP_DATETOSTRING, F_SPECIAL, 0, 0},
    {"$mergeObjects", OP_MERGEOBJECTS, F_ARGS, 0, -1},
    {"$objectToArray", OP_OBJECTTOARRAY, F_ARGS, 1, 1},
@@ -1752,11 +1759,47 @@ civil_from_ms(int64_t ms, civil_t *c)
    c->yday = (int) (days - days_from_civil(c->year, 1, 1));
 }
 
-/* A time zone argument: "UTC"/"GMT"/"Etc/UTC"/"Etc/GMT" or a fixed offset "+03",
- * "+0300", "+03:00". Named zones with rules (e.g. "Europe/Moscow") are not supported:
- * code 2 rather than a silently wrong offset. */
+/* The offset of a named Olson zone ("Europe/Moscow") at instant ms, from ICU's time zone
+ * database (ICU calendars are independent objects, so this is thread-safe, unlike the C
+ * library's TZ/localtime_r). */
 static bool
-parse_tz(const bson_value_t *tz, int *offset_min, flora_error_t *error)
+named_zone_offset(const char *name, int64_t ms, int64_t *offset_ms, flora_error_t *error)
+{
+   UChar zid[128], canon[128];
+   int32_t len = 0;
+   UBool is_system = 0;
+   UErrorCode st = U_ZERO_ERROR;
+   UCalendar *cal;
+   int32_t zone, dst;
+
+   u_strFromUTF8(zid, (int32_t) (sizeof zid / sizeof zid[0]), &len, name, -1, &st);
+   if (U_SUCCESS(st)) {
+      ucal_getCanonicalTimeZoneID(zid, len, canon, (int32_t) (sizeof canon / sizeof canon[0]),
+                                  &is_system, &st);
+   }
+   if (U_FAILURE(st) || !is_system) {
+      return fail_code(error, 40485, "unrecognized time zone identifier: \"%s\"", name);
+   }
+   cal = ucal_open(zid, len, "en_US_POSIX", UCAL_GREGORIAN, &st);
+   if (U_SUCCESS(st)) {
+      ucal_setMillis(cal, (UDate) ms, &st);
+   }
+   zone = U_SUCCESS(st) ? ucal_get(cal, UCAL_ZONE_OFFSET, &st) : 0;
+   dst = U_SUCCESS(st) ? ucal_get(cal, UCAL_DST_OFFSET, &st) : 0;
+   ucal_close(cal);
+   if (U_FAILURE(st)) {
+      return fail_code(error, FLORA_STORE_INTERNAL, "time zone \"%s\": %s", name,
+                       u_errorName(st));
+   }
+   *offset_ms = (int64_t) zone + dst;
+   return true;
+}
+
+/* The offset from UTC at instant ms of a time zone argument: an Olson name
+ * ("Europe/Moscow", "UTC") or a fixed offset "+03", "+0300", "+03:00" (MongoDB manual,
+ * "$dateToString", timezone). */
+static bool
+zone_offset(const bson_value_t *tz, int64_t ms, int64_t *offset_ms, flora_error_t *error)
 {
    const char *s;
    int sign, h = 0, m = 0;
@@ -1768,10 +1811,8 @@ parse_tz(const bson_value_t *tz, int *offset_min, flora_error_t *error)
    }
    s = tz->value.v_utf8.str;
    len = tz->value.v_utf8.len;
-   if (!strcmp(s, "UTC") || !strcmp(s, "GMT") || !strcmp(s, "Etc/UTC") ||
-       !strcmp(s, "Etc/GMT") || !strcmp(s, "Z")) {
-      *offset_min = 0;
-      return true;
+   if (strlen(s) != len) {
+      return fail_code(error, 40485, "unrecognized time zone identifier: \"%s\"", s);
    }
    if ((s[0] == '+' || s[0] == '-') && len >= 3 && isdigit((unsigned char) s[1]) &&
        isdigit((unsigned char) s[2])) {
@@ -1787,16 +1828,13 @@ parse_tz(const bson_value_t *tz, int *offset_min, flora_error_t *error)
       } else {
          return fail_code(error, 40485, "unrecognized time zone identifier: \"%s\"", s);
       }
-      if (h > 99 || m > 59) {
+      if (m > 59) {
          return fail_code(error, 40485, "unrecognized time zone identifier: \"%s\"", s);
       }
-      *offset_min = sign * (h * 60 + m);
+      *offset_ms = (int64_t) sign * (h * 60 + m) * 60000;
       return true;
    }
-   return fail_code(error, FLORA_STORE_BAD_VALUE,
-                    "unsupported time zone \"%s\": this engine supports \"UTC\" and fixed "
-                    "offsets such as \"+03:00\"",
-                    s);
+   return named_zone_offset(s, ms, offset_ms, error);
 }
 
 /* The date of a date-like value (date, timestamp, ObjectId), or an error. */
@@ -1848,11 +1886,12 @@ iso_week(const civil_t *c, int64_t *iso_year, int *week)
 
 /* Formats ms (already shifted into the zone) with MongoDB's $dateToString specifiers. */
 static bool
-format_date(const char *fmt, size_t flen, int64_t ms, int offset_min, bson_value_t *out,
+format_date(const char *fmt, size_t flen, int64_t ms, int64_t offset_ms, bson_value_t *out,
             flora_error_t *error)
 {
    bson_string_t *str = bson_string_new(NULL);
    civil_t c;
+   int offset_min = (int) (offset_ms / 60000);
 
    civil_from_ms(ms, &c);
    for (size_t i = 0; i < flen; i++) {
@@ -1942,7 +1981,7 @@ static bool
 op_date_part(const flora__expr_t *e, ctx_t *c, bson_value_t *out, flora_error_t *error)
 {
    bson_value_t d, tz;
-   int offset = 0;
+   int64_t offset = 0;
    int64_t ms = 0;
    civil_t cv;
    bool ok = false;
@@ -1959,10 +1998,11 @@ op_date_part(const flora__expr_t *e, ctx_t *c, bson_value_t *out, flora_error_t 
       ok = true;
       goto cleanup;
    }
-   if ((e->args[1] && !parse_tz(&tz, &offset, error)) || !date_of(e->op_name, &d, &ms, error)) {
+   if (!date_of(e->op_name, &d, &ms, error) ||
+       (e->args[1] && !zone_offset(&tz, ms, &offset, error))) {
       goto cleanup;
    }
-   civil_from_ms(ms + (int64_t) offset * 60000, &cv);
+   civil_from_ms(ms + offset, &cv);
    switch (e->op) {
    case OP_YEAR:
       set_int32(out, (int32_t) cv.year);
@@ -1988,6 +2028,20 @@ op_date_part(const flora__expr_t *e, ctx_t *c, bson_value_t *out, flora_error_t 
    case OP_DAYOFWEEK:
       set_int32(out, cv.wday + 1);
       break;
+   case OP_WEEK:
+      set_int32(out, (cv.yday + 7 - cv.wday) / 7);
+      break;
+   case OP_ISOWEEK:
+   case OP_ISOWEEKYEAR: {
+      int64_t iy;
+      int wk;
+      iso_week(&cv, &iy, &wk);
+      set_int32(out, e->op == OP_ISOWEEK ? wk : (int32_t) iy);
+      break;
+   }
+   case OP_ISODAYOFWEEK:
+      set_int32(out, cv.wday == 0 ? 7 : cv.wday);
+      break;
    default:
       set_int32(out, cv.yday + 1);
       break;
@@ -2003,7 +2057,7 @@ static bool
 op_date_to_string(const flora__expr_t *e, ctx_t *c, bson_value_t *out, flora_error_t *error)
 {
    bson_value_t v[4];
-   int offset = 0;
+   int64_t offset = 0;
    int64_t ms = 0;
    bool ok = false;
    static const char def[] = "%Y-%m-%dT%H:%M:%S.%LZ";
@@ -2035,15 +2089,15 @@ op_date_to_string(const flora__expr_t *e, ctx_t *c, bson_value_t *out, flora_err
       ok = true;
       goto cleanup;
    }
-   if ((e->args[2] && !parse_tz(&v[2], &offset, error)) ||
-       !date_of("$dateToString", &v[0], &ms, error)) {
+   if (!date_of("$dateToString", &v[0], &ms, error) ||
+       (e->args[2] && !zone_offset(&v[2], ms, &offset, error))) {
       goto cleanup;
    }
    if (e->args[1]) {
-      ok = format_date(v[1].value.v_utf8.str, v[1].value.v_utf8.len,
-                       ms + (int64_t) offset * 60000, offset, out, error);
+      ok = format_date(v[1].value.v_utf8.str, v[1].value.v_utf8.len, ms + offset, offset, out,
+                       error);
    } else {
-      ok = format_date(def, sizeof def - 1, ms + (int64_t) offset * 60000, offset, out, error);
+      ok = format_date(def, sizeof def - 1, ms + offset, offset, out, error);
    }
 cleanup:
    for (int i = 0; i < 4; i++) {
@@ -3248,8 +3302,8 @@ eval_op_args(const flora__expr_t *e, ctx_t *c, const bson_value_t *v, size_t n, 
    case OP_TOSTRING:
    case OP_TOINT:
    case OP_TOLONG:
-   case OP_TODOUBLE:
-   case OP_TODECIMAL:
+   case OP_TO_DOUBLE:
+   case OP_TO_DECIMAL:
    case OP_TOBOOL:
       if (is_nullish(&v[0])) {
          set_null(out);
@@ -3262,9 +3316,9 @@ eval_op_args(const flora__expr_t *e, ctx_t *c, const bson_value_t *v, size_t n, 
          return op_to_integer(false, &v[0], out, error);
       case OP_TOLONG:
          return op_to_integer(true, &v[0], out, error);
-      case OP_TODOUBLE:
+      case OP_TO_DOUBLE:
          return op_to_double(&v[0], out, error);
-      case OP_TODECIMAL:
+      case OP_TO_DECIMAL:
          return op_to_decimal(&v[0], out, error);
       default:
          set_bool(out, flora__agg_truthy(&v[0]));
@@ -3399,6 +3453,10 @@ eval_op(const flora__expr_t *e, ctx_t *c, bson_value_t *out, flora_error_t *erro
    case OP_MILLISECOND:
    case OP_DAYOFWEEK:
    case OP_DAYOFYEAR:
+   case OP_WEEK:
+   case OP_ISOWEEK:
+   case OP_ISOWEEKYEAR:
+   case OP_ISODAYOFWEEK:
       return op_date_part(e, c, out, error);
    case OP_DATETOSTRING:
       return op_date_to_string(e, c, out, error);
