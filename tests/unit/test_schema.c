@@ -538,6 +538,36 @@ test_validate_message_truncated(void **state)
    bson_destroy(&doc);
 }
 
+/* Every problem is kept, numbered in order, however many a document has. */
+static void
+test_validate_many_problems(void **state)
+{
+   bson_t doc = BSON_INITIALIZER, problems = BSON_INITIALIZER;
+   bson_iter_t it, item;
+   char key[32];
+   uint32_t n = 0;
+
+   (void) state;
+   for (int i = 0; i < 20000; i++) {
+      snprintf(key, sizeof key, "x%05d", i);
+      BSON_APPEND_INT32(&doc, key, i);
+   }
+   assert_false(flora_schema_validate(&products, &doc, &problems, NULL));
+   bson_iter_init(&it, &problems);
+   while (bson_iter_next(&it)) {
+      snprintf(key, sizeof key, "%u", n);
+      assert_string_equal(bson_iter_key(&it), key);
+      n++;
+   }
+   assert_int_equal(n, 4 + 20000); /* 4 required fields, then every unknown one */
+   assert_true(bson_iter_init(&it, &problems) && bson_iter_find(&it, "20003"));
+   bson_iter_recurse(&it, &item);
+   assert_true(bson_iter_find(&item, "path"));
+   assert_string_equal(bson_iter_utf8(&item, NULL), "x19999");
+   bson_destroy(&problems);
+   bson_destroy(&doc);
+}
+
 static void
 test_validate_invalid_utf8(void **state)
 {
@@ -814,6 +844,47 @@ test_json_schema_accepts_prepared(void **state)
    bson_destroy(doc);
 }
 
+/* enum applies to strings only; on a field that also takes numbers, the $jsonSchema leaves
+ * it out (its enum would refuse the numbers) and says so in the description. */
+static const char *const sizes[] = {"S", "M", "L", NULL};
+static const flora_field_t size_fields[] = {
+   {FLORA_FIELD_DEFAULTS, .path = "size", .types = FLORA_T_STRING | FLORA_T_INT32 | FLORA_T_NULL,
+    .enum_values = sizes, .has_max = true, .max = 100},
+   {.path = NULL},
+};
+static const flora_schema_t sized = {.collection = "sized", .fields = size_fields};
+
+static void
+test_json_schema_enum_multi_type(void **state)
+{
+   bson_t *expected = J("{'$jsonSchema': {'bsonType': 'object', 'title': 'sized', 'properties': {"
+                        " '_id': {}, 'size': {'bsonType': ['string', 'int', 'null'],"
+                        " 'description': '(checked by Flora, not by $jsonSchema: string enum)',"
+                        " 'maximum': {'$numberLong': '100'}}}}}");
+   static const struct {
+      const char *doc;
+      bool valid, js_valid;
+   } cases[] = {
+      {"{'size': 'M'}", true, true},   {"{'size': 40}", true, true},
+      {"{'size': null}", true, true},  {"{'size': 'XL'}", false, true},
+      {"{'size': 101}", false, false}, {"{'size': 1.5}", false, false},
+   };
+   bson_t out;
+
+   (void) state;
+   assert_true(flora_schema_json_schema(&sized, &out, NULL));
+   assert_bson_equal(&out, expected);
+   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      bson_t *doc = J(cases[i].doc);
+      print_message("doc: %s\n", cases[i].doc);
+      assert_int_equal(flora_schema_validate(&sized, doc, NULL, NULL), cases[i].valid);
+      assert_int_equal(json_schema_accepts(&out, doc), cases[i].js_valid);
+      bson_destroy(doc);
+   }
+   bson_destroy(&out);
+   bson_destroy(expected);
+}
+
 static void
 test_index_specs(void **state)
 {
@@ -914,6 +985,7 @@ main(void)
       cmocka_unit_test(test_validate_cases),
       cmocka_unit_test(test_validate_message_and_append),
       cmocka_unit_test(test_validate_message_truncated),
+      cmocka_unit_test(test_validate_many_problems),
       cmocka_unit_test(test_validate_invalid_utf8),
       cmocka_unit_test(test_validate_lenient_schema),
       cmocka_unit_test(test_validate_exact_int_bounds),
@@ -925,6 +997,7 @@ main(void)
       cmocka_unit_test(test_prepare_update_plain_and_errors),
       cmocka_unit_test(test_json_schema_expected),
       cmocka_unit_test(test_json_schema_accepts_prepared),
+      cmocka_unit_test(test_json_schema_enum_multi_type),
       cmocka_unit_test(test_index_specs),
       cmocka_unit_test(test_index_specs_errors),
       cmocka_unit_test(test_markdown),
