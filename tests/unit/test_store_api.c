@@ -3,6 +3,7 @@
  * is set (a dedicated database on a replica set: every collection in it is dropped). */
 #include "flora_test.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <unistd.h>
 
@@ -773,6 +774,176 @@ test_collections(void **state)
    OK(flora_store_ping(store, error));
 }
 
+/* ---- aggregation, explain, threads ------------------------------------------------------- */
+
+static void
+test_aggregate(void **state)
+{
+   bson_t *pipeline = J("[{'$match': {'qty': {'$gt': 0}}}, "
+                        "{'$group': {'_id': '$cat', 'total': {'$sum': '$qty'}, 'n': {'$sum': 1}}}, "
+                        "{'$sort': {'total': -1}}]");
+   flora_cursor_t *cursor = NULL;
+   const bson_t *doc;
+   bson_t all = BSON_INITIALIZER;
+   flora_error_t e = {0};
+   uint32_t i = 0;
+   char key[16];
+
+   (void) state;
+   insert_json("lines", "{'cat': 'roses', 'qty': 3}");
+   insert_json("lines", "{'cat': 'tulips', 'qty': 1}");
+   insert_json("lines", "{'cat': 'roses', 'qty': 4}");
+   insert_json("lines", "{'cat': 'tulips', 'qty': 0}");
+   OK(flora_store_aggregate(store, "lines", pipeline, NULL, &cursor, error));
+   while (flora_cursor_next(cursor, &doc)) {
+      snprintf(key, sizeof key, "%u", i++);
+      BSON_APPEND_DOCUMENT(&all, key, doc);
+   }
+   assert_false(flora_cursor_error(cursor, &e));
+   flora_cursor_destroy(cursor);
+   {
+      bson_t *want = J("{'0': {'_id': 'roses', 'total': 7, 'n': 2}, "
+                       "'1': {'_id': 'tulips', 'total': 1, 'n': 1}}");
+      char diff[512];
+
+      if (!flora_conformance_compare(&all, want, diff, sizeof diff)) {
+         fail_msg("aggregate: %s", diff);
+      }
+      bson_destroy(want);
+   }
+   bson_destroy(&all);
+   bson_destroy(pipeline);
+}
+
+/* True when a plan (or any plan below it) has the stage, and indexName when given. */
+static bool
+plan_has_stage(const bson_t *plan, const char *stage, const char *index_name)
+{
+   bson_iter_t it;
+   bool stage_ok = false, name_ok = index_name == NULL;
+
+   if (!bson_iter_init(&it, plan)) {
+      return false;
+   }
+   while (bson_iter_next(&it)) {
+      if (strcmp(bson_iter_key(&it), "stage") == 0 && BSON_ITER_HOLDS_UTF8(&it)) {
+         stage_ok = strcmp(bson_iter_utf8(&it, NULL), stage) == 0;
+      } else if (index_name && strcmp(bson_iter_key(&it), "indexName") == 0 &&
+                 BSON_ITER_HOLDS_UTF8(&it)) {
+         name_ok = strcmp(bson_iter_utf8(&it, NULL), index_name) == 0;
+      }
+   }
+   if (stage_ok && name_ok) {
+      return true;
+   }
+   bson_iter_init(&it, plan);
+   while (bson_iter_next(&it)) {
+      if (BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_ARRAY(&it)) {
+         const uint8_t *data;
+         uint32_t len;
+         bson_t child;
+
+         if (BSON_ITER_HOLDS_DOCUMENT(&it)) {
+            bson_iter_document(&it, &len, &data);
+         } else {
+            bson_iter_array(&it, &len, &data);
+         }
+         if (bson_init_static(&child, data, len) &&
+             plan_has_stage(&child, stage, index_name)) {
+            return true;
+         }
+      }
+   }
+   return false;
+}
+
+static void
+test_explain(void **state)
+{
+   bson_t *specs = J("[{'key': {'sku': 1}, 'name': 'sku_1'}]");
+   bson_t *by_sku = J("{'sku': 'R-7'}");
+   bson_t *by_name = J("{'name': 'x'}");
+   bson_t out, planner;
+   bson_iter_t it;
+   const uint8_t *data;
+   uint32_t len;
+
+   (void) state;
+   insert_json("catalog", "{'sku': 'R-7', 'name': 'x'}");
+   OK(flora_store_create_indexes(store, "catalog", specs, error));
+   OK(flora_store_explain(store, "catalog", by_sku, NULL, &out, error));
+   assert_true(bson_iter_init_find(&it, &out, "queryPlanner"));
+   bson_iter_document(&it, &len, &data);
+   bson_init_static(&planner, data, len);
+   if (!plan_has_stage(&planner, "IXSCAN", "sku_1")) {
+      char *s = flora_test_str(&out);
+      fail_msg("no IXSCAN on sku_1 in %s", s);
+   }
+   bson_destroy(&out);
+   OK(flora_store_explain(store, "catalog", by_name, NULL, &out, error));
+   assert_true(plan_has_stage(&out, "COLLSCAN", NULL));
+   assert_false(plan_has_stage(&out, "IXSCAN", NULL));
+   bson_destroy(&out);
+   bson_destroy(specs);
+   bson_destroy(by_sku);
+   bson_destroy(by_name);
+}
+
+enum { N_THREADS = 4, N_INCREMENTS = 25 };
+
+static bool
+increment(flora_store_t *txn, void *data, flora_error_t *error)
+{
+   bson_t *filter = J("{'_id': 'orders'}");
+   bson_t *update = J("{'$inc': {'seq': 1}}");
+   bson_t *opts = J("{'upsert': true, 'returnDocument': 'after'}");
+   bson_t out;
+   bool found = false;
+   bool ok = flora_store_find_one_and_update(txn, "counters", filter, update, opts, &out, &found,
+                                             error);
+
+   (void) data;
+   bson_destroy(&out);
+   bson_destroy(filter);
+   bson_destroy(update);
+   bson_destroy(opts);
+   return ok;
+}
+
+static void *
+worker(void *arg)
+{
+   int *failures = arg;
+
+   for (int i = 0; i < N_INCREMENTS; i++) {
+      flora_error_t e = {0};
+
+      if (!flora_store_with_transaction(store, increment, NULL, &e)) {
+         fprintf(stderr, "increment: [%u] %s\n", e.code, e.message);
+         (*failures)++;
+      }
+   }
+   return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+   pthread_t threads[N_THREADS];
+   int failures[N_THREADS] = {0};
+
+   (void) state;
+   OK(flora_store_create_collection(store, "counters", NULL, error));
+   for (int i = 0; i < N_THREADS; i++) {
+      assert_int_equal(pthread_create(&threads[i], NULL, worker, &failures[i]), 0);
+   }
+   for (int i = 0; i < N_THREADS; i++) {
+      pthread_join(threads[i], NULL);
+      assert_int_equal(failures[i], 0);
+   }
+   assert_find("counters", "{}", NULL, "[{'_id': 'orders', 'seq': 100}]");
+}
+
 /* ---- targets ------------------------------------------------------------------------------- */
 
 static target_t memory_target = {"sqlite::memory:", "sqlite::memory:", ""};
@@ -840,7 +1011,10 @@ test_mongodb_unavailable(void **state)
       cmocka_unit_test_setup_teardown(test_transactions, open_store, close_store),             \
       cmocka_unit_test_setup_teardown(test_cursor_and_filter_errors, open_store, close_store), \
       cmocka_unit_test_setup_teardown(test_bad_documents, open_store, close_store),            \
-      cmocka_unit_test_setup_teardown(test_collections, open_store, close_store)
+      cmocka_unit_test_setup_teardown(test_collections, open_store, close_store),              \
+      cmocka_unit_test_setup_teardown(test_aggregate, open_store, close_store),                \
+      cmocka_unit_test_setup_teardown(test_explain, open_store, close_store),                  \
+      cmocka_unit_test_setup_teardown(test_threads, open_store, close_store)
 
 int
 main(void)
