@@ -974,11 +974,15 @@ use_file(void **state)
 static int
 drop_file(void **state)
 {
-   char cmd[600];
+   static const char *const files[] = {"flora.db", "flora.db-wal", "flora.db-shm", NULL};
+   char path[600];
 
    (void) state;
-   snprintf(cmd, sizeof cmd, "rm -rf '%s'", file_target.dir);
-   return system(cmd) == 0 ? 0 : -1;
+   for (const char *const *f = files; *f; f++) {
+      snprintf(path, sizeof path, "%s/%s", file_target.dir, *f);
+      unlink(path);
+   }
+   return rmdir(file_target.dir) == 0 ? 0 : -1;
 }
 
 static int
