@@ -72,9 +72,12 @@ map_error(const bson_error_t *err, const bson_t *reply, flora_error_t *error)
    case MONGOC_ERROR_WRITE_CONCERN:
       code = err->code;
       break;
+   case MONGOC_ERROR_CLIENT:
+      /* Bad credentials are not retried: 18 AuthenticationFailed, as the server names it. */
+      code = err->code == MONGOC_ERROR_CLIENT_AUTHENTICATE ? 18 : FLORA_STORE_CONNECTION;
+      break;
    case MONGOC_ERROR_STREAM:
    case MONGOC_ERROR_SERVER_SELECTION:
-   case MONGOC_ERROR_CLIENT:
       code = FLORA_STORE_CONNECTION;
       break;
    default:
