@@ -353,7 +353,9 @@ m_ping(flora_store_t *store, flora_error_t *error)
    lease_acquire(store, &lease);
    BSON_APPEND_INT32(&cmd, "ping", 1);
    ok = mongoc_client_command_simple(lease.client, "admin", &cmd, NULL, &reply, &err);
-   if (!ok) {
+   if (!ok && err.domain == MONGOC_ERROR_CLIENT && err.code == MONGOC_ERROR_CLIENT_AUTHENTICATE) {
+      map_error(&err, NULL, error);
+   } else if (!ok) {
       flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_CONNECTION,
                       "MongoDB does not answer: %s", err.message);
    }
