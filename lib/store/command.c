@@ -20,6 +20,7 @@ enum {
    CODE_INVALID_LENGTH = 16,
    CODE_INVALID_NAMESPACE = 73,
    CODE_NON_NEGATIVE = 51024, /* "BSON field 'x' value must be >= 0" */
+   CODE_MISSING_FIELD = 40414, /* "BSON field 'x' is missing but a required field" */
 };
 
 typedef struct command_ctx {
@@ -185,9 +186,11 @@ static bool
 non_negative(const char *owner, const char *key, int64_t value, flora_error_t *error)
 {
    if (value < 0) {
+      /* mongod's IDL names the bare field here, unlike its type errors. */
+      (void) owner;
       flora_error_set(error, FLORA_DOMAIN_STORE, CODE_NON_NEGATIVE,
-                      "BSON field '%s.%s' value must be >= 0, actual value '%" PRId64 "'", owner,
-                      key, value);
+                      "BSON field '%s' value must be >= 0, actual value '%" PRId64 "'", key,
+                      value);
       return false;
    }
    return true;
@@ -260,9 +263,11 @@ reply_ok(bson_t *reply)
    BSON_APPEND_DOUBLE(reply, "ok", 1.0);
 }
 
-/* Appends a write error {index, code, errmsg}. */
+/* Appends a write error {index, code, errmsg} and, when given, the duplicate key's
+ * {keyPattern, keyValue} (MongoDB adds both to 11000 write errors). */
 static void
-append_write_error(bson_t *errors, uint32_t *n_errors, uint32_t index, const flora_error_t *err)
+append_write_error(bson_t *errors, uint32_t *n_errors, uint32_t index, const flora_error_t *err,
+                   const bson_t *dup_key)
 {
    bson_t we;
    char buf[16];
@@ -272,8 +277,78 @@ append_write_error(bson_t *errors, uint32_t *n_errors, uint32_t index, const flo
    BSON_APPEND_DOCUMENT_BEGIN(errors, key, &we);
    BSON_APPEND_INT32(&we, "index", (int32_t) index);
    BSON_APPEND_INT32(&we, "code", (int32_t) err->code);
+   if (dup_key) {
+      bson_concat(&we, dup_key);
+   }
    BSON_APPEND_UTF8(&we, "errmsg", err->message);
    bson_append_document_end(errors, &we);
+}
+
+/* For a duplicate key error of an inserted document: *out (initialised here) gets
+ * {keyPattern, keyValue} from the index named in MongoDB's message ("... index: NAME dup
+ * key: ...") and the document's values. False when they cannot be told (unknown index,
+ * text index, an array value: the colliding element is not known). */
+static bool
+duplicate_key_info(flora_store_t *store, const char *coll, const flora_error_t *err,
+                   const bson_t *doc, bson_t *out)
+{
+   const char *start = strstr(err->message, " index: ");
+   const char *end = start ? strstr(start + 8, " dup key") : NULL;
+   char name[256];
+   bson_t specs, pattern, value;
+   bson_iter_t it, field, found;
+   bool ok = false;
+
+   bson_init(out);
+   bson_init(&specs);
+   if (err->code != FLORA_STORE_DUPLICATE_KEY || !end || (size_t) (end - start - 8) >= sizeof name) {
+      goto cleanup;
+   }
+   snprintf(name, sizeof name, "%.*s", (int) (end - start - 8), start + 8);
+   bson_destroy(&specs);
+   if (!flora_store_list_indexes(store, coll, &specs, NULL)) {
+      goto cleanup;
+   }
+   bson_iter_init(&it, &specs);
+   while (bson_iter_next(&it)) {
+      bson_t spec;
+
+      view_of(&it, &spec);
+      if (!bson_iter_init_find(&field, &spec, "name") || !BSON_ITER_HOLDS_UTF8(&field) ||
+          strcmp(bson_iter_utf8(&field, NULL), name) != 0) {
+         continue;
+      }
+      if (!bson_iter_init_find(&field, &spec, "key") || !BSON_ITER_HOLDS_DOCUMENT(&field)) {
+         goto cleanup;
+      }
+      view_of(&field, &pattern);
+      BSON_APPEND_DOCUMENT(out, "keyPattern", &pattern);
+      BSON_APPEND_DOCUMENT_BEGIN(out, "keyValue", &value);
+      bson_iter_init(&field, &pattern);
+      while (bson_iter_next(&field)) {
+         if (!BSON_ITER_HOLDS_NUMBER(&field)) {
+            bson_append_document_end(out, &value);
+            goto cleanup;
+         }
+         if (!flora_document_get_path(doc, bson_iter_key(&field), &found)) {
+            BSON_APPEND_NULL(&value, bson_iter_key(&field));
+         } else if (BSON_ITER_HOLDS_ARRAY(&found)) {
+            bson_append_document_end(out, &value);
+            goto cleanup;
+         } else {
+            bson_append_iter(&value, bson_iter_key(&field), -1, &found);
+         }
+      }
+      bson_append_document_end(out, &value);
+      ok = true;
+      break;
+   }
+cleanup:
+   bson_destroy(&specs);
+   if (!ok) {
+      bson_reinit(out);
+   }
+   return ok;
 }
 
 /* A command-level failure among the per-document ones: the namespace itself is bad. */
@@ -391,7 +466,7 @@ cmd_aggregate(command_ctx_t *ctx, flora_error_t *error)
       goto cleanup;
    }
    if (!has_pipeline) {
-      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
+      flora_error_set(error, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
                       "BSON field 'aggregate.pipeline' is missing but a required field");
       goto cleanup;
    }
@@ -475,7 +550,7 @@ cmd_distinct(command_ctx_t *ctx, flora_error_t *error)
       goto cleanup;
    }
    if (!bson_iter_init_find(&it, ctx->cmd, "key")) {
-      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
+      flora_error_set(error, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
                       "BSON field 'distinct.key' is missing but a required field");
       goto cleanup;
    }
@@ -512,7 +587,12 @@ cmd_insert(command_ctx_t *ctx, flora_error_t *error)
        !get_bool(ctx->cmd, "insert", "ordered", true, &ordered, error)) {
       goto cleanup;
    }
-   if (!has_documents || bson_count_keys(&documents) == 0) {
+   if (!has_documents) {
+      flora_error_set(error, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
+                      "BSON field 'insert.documents' is missing but a required field");
+      goto cleanup;
+   }
+   if (bson_count_keys(&documents) == 0) {
       flora_error_set(error, FLORA_DOMAIN_STORE, CODE_INVALID_LENGTH,
                       "Write batch sizes must be between 1 and 100000. Got 0 operations.");
       goto cleanup;
@@ -538,7 +618,13 @@ cmd_insert(command_ctx_t *ctx, flora_error_t *error)
          }
          goto cleanup;
       }
-      append_write_error(&errors, &n_errors, index, &err);
+      {
+         bson_t dup;
+         bool have_dup = duplicate_key_info(ctx->store, ctx->coll, &err, &doc, &dup);
+
+         append_write_error(&errors, &n_errors, index, &err, have_dup ? &dup : NULL);
+         bson_destroy(&dup);
+      }
       if (ordered) {
          break;
       }
@@ -580,9 +666,11 @@ check_no_collation(const bson_t *doc, const char *owner, flora_error_t *error)
 
 /* Runs one update statement; accumulates n/nModified/upserted. false with *err for a
  * write error. */
+/* Parses one update statement and, when execute, runs it. Parse errors are the command's
+ * (mongod parses the whole command first); execution errors are write errors. */
 static bool
-run_update_statement(command_ctx_t *ctx, const bson_t *stmt, uint32_t index, int64_t *n,
-                     int64_t *n_modified, bson_t *upserted, uint32_t *n_upserted,
+run_update_statement(command_ctx_t *ctx, const bson_t *stmt, bool execute, uint32_t index,
+                     int64_t *n, int64_t *n_modified, bson_t *upserted, uint32_t *n_upserted,
                      flora_error_t *err)
 {
    bson_t q, array_filters, opts = BSON_INITIALIZER, result;
@@ -600,22 +688,26 @@ run_update_statement(command_ctx_t *ctx, const bson_t *stmt, uint32_t index, int
       goto cleanup;
    }
    if (!has_q) {
-      flora_error_set(err, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
+      flora_error_set(err, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
                       "BSON field 'update.updates.q' is missing but a required field");
       goto cleanup;
    }
    if (!bson_iter_init_find(&it, stmt, "u")) {
-      flora_error_set(err, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
+      flora_error_set(err, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
                       "BSON field 'update.updates.u' is missing but a required field");
+      goto cleanup;
+   }
+   if (!BSON_ITER_HOLDS_DOCUMENT(&it) && !BSON_ITER_HOLDS_ARRAY(&it)) {
+      wrong_type("update.updates", &it, "object", err);
+      goto cleanup;
+   }
+   if (!execute) {
+      ok = true;
       goto cleanup;
    }
    if (BSON_ITER_HOLDS_ARRAY(&it)) {
       flora_error_set(err, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
                       "unsupported: pipeline-style updates (an aggregation pipeline as 'u')");
-      goto cleanup;
-   }
-   if (!BSON_ITER_HOLDS_DOCUMENT(&it)) {
-      wrong_type("update.updates", &it, "object", err);
       goto cleanup;
    }
    view_of(&it, &u);
@@ -684,10 +776,29 @@ cmd_update(command_ctx_t *ctx, flora_error_t *error)
        !get_bool(ctx->cmd, "update", "ordered", true, &ordered, error)) {
       goto cleanup;
    }
-   if (!has_updates || bson_count_keys(&updates) == 0) {
+   if (!has_updates) {
+      flora_error_set(error, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
+                      "BSON field 'update.updates' is missing but a required field");
+      goto cleanup;
+   }
+   if (bson_count_keys(&updates) == 0) {
       flora_error_set(error, FLORA_DOMAIN_STORE, CODE_INVALID_LENGTH,
                       "Write batch sizes must be between 1 and 100000. Got 0 operations.");
       goto cleanup;
+   }
+   bson_iter_init(&it, &updates);
+   while (bson_iter_next(&it)) {
+      bson_t stmt;
+
+      if (!BSON_ITER_HOLDS_DOCUMENT(&it)) {
+         wrong_type("update", &it, "object", error);
+         goto cleanup;
+      }
+      view_of(&it, &stmt);
+      if (!run_update_statement(ctx, &stmt, false, 0, &n, &n_modified, &upserted, &n_upserted,
+                                error)) {
+         goto cleanup;
+      }
    }
    bson_iter_init(&it, &updates);
    for (index = 0; bson_iter_next(&it); index++) {
@@ -695,12 +806,8 @@ cmd_update(command_ctx_t *ctx, flora_error_t *error)
       bson_t stmt;
 
       flora_error_clear(&err);
-      if (!BSON_ITER_HOLDS_DOCUMENT(&it)) {
-         wrong_type("update", &it, "object", error);
-         goto cleanup;
-      }
       view_of(&it, &stmt);
-      if (run_update_statement(ctx, &stmt, index, &n, &n_modified, &upserted, &n_upserted,
+      if (run_update_statement(ctx, &stmt, true, index, &n, &n_modified, &upserted, &n_upserted,
                                &err)) {
          continue;
       }
@@ -710,7 +817,7 @@ cmd_update(command_ctx_t *ctx, flora_error_t *error)
          }
          goto cleanup;
       }
-      append_write_error(&errors, &n_errors, index, &err);
+      append_write_error(&errors, &n_errors, index, &err, NULL);
       if (ordered) {
          break;
       }
@@ -731,8 +838,10 @@ cleanup:
    return ok;
 }
 
+/* Parses one delete statement and, when execute, runs it (see run_update_statement). */
 static bool
-run_delete_statement(command_ctx_t *ctx, const bson_t *stmt, int64_t *n, flora_error_t *err)
+run_delete_statement(command_ctx_t *ctx, const bson_t *stmt, bool execute, int64_t *n,
+                     flora_error_t *err)
 {
    bson_t q, opts = BSON_INITIALIZER, result;
    bool has_q, has_limit;
@@ -747,18 +856,22 @@ run_delete_statement(command_ctx_t *ctx, const bson_t *stmt, int64_t *n, flora_e
       goto cleanup;
    }
    if (!has_q) {
-      flora_error_set(err, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
+      flora_error_set(err, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
                       "BSON field 'delete.deletes.q' is missing but a required field");
       goto cleanup;
    }
    if (!has_limit) {
-      flora_error_set(err, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
+      flora_error_set(err, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
                       "BSON field 'delete.deletes.limit' is missing but a required field");
       goto cleanup;
    }
    if (limit != 0 && limit != 1) {
       flora_error_set(err, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
                       "The limit field in delete objects must be 0 or 1. Got %" PRId64, limit);
+      goto cleanup;
+   }
+   if (!execute) {
+      ok = true;
       goto cleanup;
    }
    if (bson_iter_init_find(&it, stmt, "hint")) {
@@ -790,10 +903,28 @@ cmd_delete(command_ctx_t *ctx, flora_error_t *error)
        !get_bool(ctx->cmd, "delete", "ordered", true, &ordered, error)) {
       goto cleanup;
    }
-   if (!has_deletes || bson_count_keys(&deletes) == 0) {
+   if (!has_deletes) {
+      flora_error_set(error, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
+                      "BSON field 'delete.deletes' is missing but a required field");
+      goto cleanup;
+   }
+   if (bson_count_keys(&deletes) == 0) {
       flora_error_set(error, FLORA_DOMAIN_STORE, CODE_INVALID_LENGTH,
                       "Write batch sizes must be between 1 and 100000. Got 0 operations.");
       goto cleanup;
+   }
+   bson_iter_init(&it, &deletes);
+   while (bson_iter_next(&it)) {
+      bson_t stmt;
+
+      if (!BSON_ITER_HOLDS_DOCUMENT(&it)) {
+         wrong_type("delete", &it, "object", error);
+         goto cleanup;
+      }
+      view_of(&it, &stmt);
+      if (!run_delete_statement(ctx, &stmt, false, &n, error)) {
+         goto cleanup;
+      }
    }
    bson_iter_init(&it, &deletes);
    for (index = 0; bson_iter_next(&it); index++) {
@@ -801,12 +932,8 @@ cmd_delete(command_ctx_t *ctx, flora_error_t *error)
       bson_t stmt;
 
       flora_error_clear(&err);
-      if (!BSON_ITER_HOLDS_DOCUMENT(&it)) {
-         wrong_type("delete", &it, "object", error);
-         goto cleanup;
-      }
       view_of(&it, &stmt);
-      if (run_delete_statement(ctx, &stmt, &n, &err)) {
+      if (run_delete_statement(ctx, &stmt, true, &n, &err)) {
          continue;
       }
       if (is_command_error(&err)) {
@@ -815,7 +942,7 @@ cmd_delete(command_ctx_t *ctx, flora_error_t *error)
          }
          goto cleanup;
       }
-      append_write_error(&errors, &n_errors, index, &err);
+      append_write_error(&errors, &n_errors, index, &err, NULL);
       if (ordered) {
          break;
       }
@@ -1093,7 +1220,7 @@ cmd_create_indexes(command_ctx_t *ctx, flora_error_t *error)
       return false;
    }
    if (!has_indexes) {
-      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
+      flora_error_set(error, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
                       "BSON field 'createIndexes.indexes' is missing but a required field");
       return false;
    }
@@ -1224,7 +1351,7 @@ cmd_drop_indexes(command_ctx_t *ctx, flora_error_t *error)
       goto cleanup;
    }
    if (!bson_iter_init_find(&it, ctx->cmd, "index")) {
-      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
+      flora_error_set(error, FLORA_DOMAIN_STORE, CODE_MISSING_FIELD,
                       "BSON field 'dropIndexes.index' is missing but a required field");
       goto cleanup;
    }

@@ -72,9 +72,12 @@ map_error(const bson_error_t *err, const bson_t *reply, flora_error_t *error)
    case MONGOC_ERROR_WRITE_CONCERN:
       code = err->code;
       break;
+   case MONGOC_ERROR_CLIENT:
+      /* Bad credentials are not retried: 18 AuthenticationFailed, as the server names it. */
+      code = err->code == MONGOC_ERROR_CLIENT_AUTHENTICATE ? 18 : FLORA_STORE_CONNECTION;
+      break;
    case MONGOC_ERROR_STREAM:
    case MONGOC_ERROR_SERVER_SELECTION:
-   case MONGOC_ERROR_CLIENT:
       code = FLORA_STORE_CONNECTION;
       break;
    default:
@@ -350,7 +353,9 @@ m_ping(flora_store_t *store, flora_error_t *error)
    lease_acquire(store, &lease);
    BSON_APPEND_INT32(&cmd, "ping", 1);
    ok = mongoc_client_command_simple(lease.client, "admin", &cmd, NULL, &reply, &err);
-   if (!ok) {
+   if (!ok && err.domain == MONGOC_ERROR_CLIENT && err.code == MONGOC_ERROR_CLIENT_AUTHENTICATE) {
+      map_error(&err, NULL, error);
+   } else if (!ok) {
       flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_CONNECTION,
                       "MongoDB does not answer: %s", err.message);
    }
@@ -671,6 +676,13 @@ m_update(flora_store_t *store, const char *coll, const bson_t *filter, const bso
    bson_init(&result);
    lease_acquire(store, &lease);
    if (!op_opts(&lease, opts, NULL, &full, error)) {
+      goto cleanup;
+   }
+   /* updateOne's sort is a MongoDB 8.0 server feature that libmongoc 1.23 cannot send. */
+   if (bson_has_field(opts, "sort")) {
+      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
+                      "unsupported: the sort option of updateOne/replaceOne on the mongodb "
+                      "engine (use findOneAndUpdate)");
       goto cleanup;
    }
    collection = get_collection(&lease, coll);
@@ -1255,6 +1267,7 @@ flora__store_mongo_open(flora_store_t *store, const char *uri, flora_error_t *er
    store->impl = impl;
    /* store.h: opening fails with code 6 when the engine cannot be reached. */
    if (!m_ping(store, error)) {
+      flora_error_prefix(error, "%s", store->uri_masked);
       store->impl = NULL;
       store->engine = NULL;
       goto failed;

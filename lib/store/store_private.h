@@ -9,7 +9,11 @@
 
 /* An engine implements these on its own flora_store_t (whose `impl` it owns). store.c
  * checks arguments, fills defaults, calls the validator hook through
- * flora__store_validate(), and dispatches here. Output parameters follow store.h. */
+ * flora__store_validate(), and dispatches here. Output parameters follow store.h, except
+ * that store.c always passes a non-NULL out/reply already initialised as an empty document
+ * (the engine appends to it or re-initialises it, never destroys it), and filter/opts
+ * arrive non-NULL (an empty document for "none"). Cursor structs are bson_malloc'd by the
+ * engine; flora_cursor_destroy() calls ops->destroy and then bson_free()s the struct. */
 typedef struct flora_store_engine {
    const char *name; /* "sqlite" | "mongodb" */
    bool (*ping)(flora_store_t *store, flora_error_t *error);

@@ -87,11 +87,42 @@ test_opendocdb_embedded(void **state)
    assert_int_equal(t.stray_unsupported, 0);
 }
 
+/* The recorded answers are real MongoDB's: through the mongodb engine every case passes and
+ * nothing is unsupported. */
+static void
+test_opendocdb_mongodb(void **state)
+{
+   const char *shared = flora_test_shared_dir();
+   const char *uri = getenv("FLORA_TEST_MONGODB_URI");
+   char dir[4096];
+   flora_conformance_totals_t totals;
+   flora_error_t error = {0};
+   tally_t t = {0, 0};
+
+   (void) state;
+   if (!uri || !uri[0]) {
+      flora_skip("FLORA_TEST_MONGODB_URI is not set (no MongoDB server on this machine)");
+   }
+   if (!shared) {
+      flora_skip("FLORA_SHARED_DIR is not set or ../shared is absent");
+   }
+   snprintf(dir, sizeof dir, "%s/conformance/opendocdb-cts", shared);
+   if (!flora_conformance_run(dir, uri, report, &t, &totals, &error)) {
+      fail_msg("conformance run: %s", error.message);
+   }
+   print_message("mongodb: %zu passed, %zu failed, %zu unsupported\n", totals.passed,
+                 totals.failed, totals.unsupported);
+   assert_true(totals.passed > 0);
+   assert_int_equal(totals.failed, 0);
+   assert_int_equal(totals.unsupported, 0);
+}
+
 int
 main(void)
 {
    const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_opendocdb_embedded),
+      cmocka_unit_test(test_opendocdb_mongodb),
    };
 
    return cmocka_run_group_tests_name("opendocdb conformance", tests, NULL, NULL);

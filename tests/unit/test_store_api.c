@@ -3,16 +3,17 @@
  * is set (a dedicated database on a replica set: every collection in it is dropped). */
 #include "flora_test.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <unistd.h>
 
+#include "flora/conformance.h"
 #include "flora/store.h"
 
 typedef struct target {
    const char *label;
    char uri[512];
    char dir[256]; /* temporary directory of a file store */
-   bool available;
 } target_t;
 
 static target_t *current;
@@ -28,9 +29,6 @@ open_store(void **state)
    bson_iter_t it;
 
    (void) state;
-   if (!current->available) {
-      return 0;
-   }
    if (!flora_store_open(&store, current->uri, NULL, &error)) {
       fprintf(stderr, "cannot open %s: %s\n", current->uri, error.message);
       return -1;
@@ -60,14 +58,6 @@ close_store(void **state)
    store = NULL;
    return 0;
 }
-
-#define REQUIRE_TARGET()                                                                       \
-   do {                                                                                        \
-      if (!current->available) {                                                               \
-         flora_skip("%s: FLORA_TEST_MONGODB_URI is not set (no MongoDB server)",               \
-                    current->label);                                                           \
-      }                                                                                        \
-   } while (0)
 
 #define OK(call)                                                                               \
    do {                                                                                        \
@@ -147,7 +137,7 @@ find_json(const char *coll, const char *filter_json, const char *opts_json)
       fail_msg("cursor: %s", e.message);
    }
    flora_cursor_destroy(cursor);
-   json = bson_as_relaxed_extended_json(&all, NULL);
+   json = bson_as_canonical_extended_json(&all, NULL);
    bson_destroy(&all);
    bson_destroy(filter);
    if (opts) {
@@ -156,11 +146,15 @@ find_json(const char *coll, const char *filter_json, const char *opts_json)
    return json;
 }
 
+/* Compares the found documents with expected (a JSON array): documents in order, fields in
+ * any order, values by type and value (flora_conformance_compare). */
 #define assert_find(coll, filter, opts, expected)                                              \
    do {                                                                                        \
       char *got_ = find_json(coll, filter, opts);                                              \
+      bson_t *g_ = J(got_);                                                                    \
       bson_t *e_ = J("{'a': " expected "}");                                                   \
-      char *want_ = NULL;                                                                      \
+      bson_t *w_ = bson_new();                                                                 \
+      char diff_[512];                                                                         \
       bson_iter_t it_;                                                                         \
       bson_t arr_;                                                                             \
       const uint8_t *d_;                                                                       \
@@ -168,14 +162,14 @@ find_json(const char *coll, const char *filter_json, const char *opts_json)
       bson_iter_init_find(&it_, e_, "a");                                                      \
       bson_iter_array(&it_, &l_, &d_);                                                         \
       bson_init_static(&arr_, d_, l_);                                                         \
-      want_ = bson_as_relaxed_extended_json(&arr_, NULL);                                \
-      if (strcmp(got_, want_) != 0) {                                                          \
-         fail_msg("find %s %s\n  got:      %s\n  expected: %s", filter, opts ? opts : "",     \
-                  got_, want_);                                                                \
+      bson_concat(w_, &arr_);                                                                  \
+      if (!flora_conformance_compare(g_, w_, diff_, sizeof diff_)) {                           \
+         fail_msg("find %s %s: %s\n  got: %s", filter, opts ? opts : "", diff_, got_);       \
       }                                                                                        \
       bson_free(got_);                                                                         \
-      bson_free(want_);                                                                        \
+      bson_destroy(g_);                                                                        \
       bson_destroy(e_);                                                                        \
+      bson_destroy(w_);                                                                        \
    } while (0)
 
 /* ---- CRUD ---------------------------------------------------------------------------------- */
@@ -189,7 +183,6 @@ test_insert_adds_id_first(void **state)
    bool hit = false;
 
    (void) state;
-   REQUIRE_TARGET();
    OK(flora_store_insert_one(store, "products", doc, NULL, &reply, error));
    assert_true(bson_iter_init_find(&it, &reply, "insertedId"));
    assert_int_equal(bson_iter_type(&it), BSON_TYPE_OID);
@@ -214,7 +207,6 @@ test_crud(void **state)
    bson_t *filter = NULL, *update = NULL, reply;
 
    (void) state;
-   REQUIRE_TARGET();
    OK(flora_store_insert_many(store, "items", (const bson_t *const *) docs, 3, NULL, &reply,
                               error));
    assert_int_equal(reply_int(&reply, "insertedCount"), 3);
@@ -285,7 +277,6 @@ test_upsert(void **state)
    bson_iter_t it;
 
    (void) state;
-   REQUIRE_TARGET();
    OK(flora_store_update_one(store, "variants", filter, update, opts, &reply, error));
    assert_int_equal(reply_int(&reply, "matchedCount"), 0);
    assert_int_equal(reply_int(&reply, "upsertedCount"), 1);
@@ -312,7 +303,6 @@ static void
 test_find_options(void **state)
 {
    (void) state;
-   REQUIRE_TARGET();
    insert_json("f", "{'_id': 1, 'p': 30, 'tags': ['x'], 'n': 'a'}");
    insert_json("f", "{'_id': 2, 'p': 10, 'tags': ['y', 'x'], 'n': 'b'}");
    insert_json("f", "{'_id': 3, 'p': 20, 'n': 'c'}");
@@ -346,7 +336,6 @@ test_find_and_modify(void **state)
    bool found = false;
 
    (void) state;
-   REQUIRE_TARGET();
    insert_json("fam", "{'_id': 1, 'k': 'a', 'v': 5}");
    insert_json("fam", "{'_id': 2, 'k': 'a', 'v': 1}");
 
@@ -418,7 +407,6 @@ test_count_distinct(void **state)
    int64_t n = 0;
 
    (void) state;
-   REQUIRE_TARGET();
    insert_json("cd", "{'_id': 1, 'c': 'red', 'on': true, 'tags': ['a', 'b']}");
    insert_json("cd", "{'_id': 2, 'c': 'white', 'on': true, 'tags': ['b', 'c']}");
    insert_json("cd", "{'_id': 3, 'c': 'red', 'on': false, 'tags': 'd'}");
@@ -458,7 +446,6 @@ test_indexes(void **state)
    int n = 0;
 
    (void) state;
-   REQUIRE_TARGET();
    OK(flora_store_create_indexes(store, "users", specs, error));
    /* Creating the same indexes again succeeds. */
    OK(flora_store_create_indexes(store, "users", specs, error));
@@ -496,7 +483,6 @@ test_unique_errors(void **state)
    flora_error_t e = {0};
 
    (void) state;
-   REQUIRE_TARGET();
    OK(flora_store_create_indexes(store, "users", specs, error));
    insert_json("users", "{'_id': 1, 'email': 'a@x.ru'}");
    assert_false(flora_store_insert_one(store, "users", dup, NULL, NULL, &e));
@@ -558,7 +544,6 @@ test_validation_hook(void **state)
    flora_error_t e = {0};
 
    (void) state;
-   REQUIRE_TARGET();
    flora_store_set_validator(store, "guarded", no_negative_price, NULL);
    validator_calls = 0;
    assert_false(flora_store_insert_one(store, "guarded", bad, NULL, NULL, &e));
@@ -633,7 +618,6 @@ test_transactions(void **state)
    flora_error_t e = {0};
 
    (void) state;
-   REQUIRE_TARGET();
    OK(flora_store_create_collection(store, "ledger", NULL, error));
    OK(flora_store_with_transaction(store, txn_body, &commit, error));
    assert_int_equal(commit.calls, 1);
@@ -682,7 +666,6 @@ test_cursor_and_filter_errors(void **state)
    int n = 0;
 
    (void) state;
-   REQUIRE_TARGET();
    insert_json("errs", "{'a': 1}");
    OK(flora_store_find(store, "errs", filter, NULL, &cursor, error));
    while (flora_cursor_next(cursor, &doc)) {
@@ -731,7 +714,6 @@ test_bad_documents(void **state)
    bson_t *filter = J("{}");
 
    (void) state;
-   REQUIRE_TARGET();
    memset(blob, 'x', 1024 * 1024 - 1);
    blob[1024 * 1024 - 1] = '\0';
    for (int i = 0; i < 17; i++) {
@@ -771,7 +753,6 @@ test_collections(void **state)
    bson_t out;
 
    (void) state;
-   REQUIRE_TARGET();
    OK(flora_store_create_collection(store, "b_coll", NULL, error));
    FAILS_WITH(FLORA_STORE_NAMESPACE_EXISTS,
               flora_store_create_collection(store, "b_coll", NULL, error));
@@ -793,11 +774,181 @@ test_collections(void **state)
    OK(flora_store_ping(store, error));
 }
 
+/* ---- aggregation, explain, threads ------------------------------------------------------- */
+
+static void
+test_aggregate(void **state)
+{
+   bson_t *pipeline = J("[{'$match': {'qty': {'$gt': 0}}}, "
+                        "{'$group': {'_id': '$cat', 'total': {'$sum': '$qty'}, 'n': {'$sum': 1}}}, "
+                        "{'$sort': {'total': -1}}]");
+   flora_cursor_t *cursor = NULL;
+   const bson_t *doc;
+   bson_t all = BSON_INITIALIZER;
+   flora_error_t e = {0};
+   uint32_t i = 0;
+   char key[16];
+
+   (void) state;
+   insert_json("lines", "{'cat': 'roses', 'qty': 3}");
+   insert_json("lines", "{'cat': 'tulips', 'qty': 1}");
+   insert_json("lines", "{'cat': 'roses', 'qty': 4}");
+   insert_json("lines", "{'cat': 'tulips', 'qty': 0}");
+   OK(flora_store_aggregate(store, "lines", pipeline, NULL, &cursor, error));
+   while (flora_cursor_next(cursor, &doc)) {
+      snprintf(key, sizeof key, "%u", i++);
+      BSON_APPEND_DOCUMENT(&all, key, doc);
+   }
+   assert_false(flora_cursor_error(cursor, &e));
+   flora_cursor_destroy(cursor);
+   {
+      bson_t *want = J("{'0': {'_id': 'roses', 'total': 7, 'n': 2}, "
+                       "'1': {'_id': 'tulips', 'total': 1, 'n': 1}}");
+      char diff[512];
+
+      if (!flora_conformance_compare(&all, want, diff, sizeof diff)) {
+         fail_msg("aggregate: %s", diff);
+      }
+      bson_destroy(want);
+   }
+   bson_destroy(&all);
+   bson_destroy(pipeline);
+}
+
+/* True when a plan (or any plan below it) has the stage, and indexName when given. */
+static bool
+plan_has_stage(const bson_t *plan, const char *stage, const char *index_name)
+{
+   bson_iter_t it;
+   bool stage_ok = false, name_ok = index_name == NULL;
+
+   if (!bson_iter_init(&it, plan)) {
+      return false;
+   }
+   while (bson_iter_next(&it)) {
+      if (strcmp(bson_iter_key(&it), "stage") == 0 && BSON_ITER_HOLDS_UTF8(&it)) {
+         stage_ok = strcmp(bson_iter_utf8(&it, NULL), stage) == 0;
+      } else if (index_name && strcmp(bson_iter_key(&it), "indexName") == 0 &&
+                 BSON_ITER_HOLDS_UTF8(&it)) {
+         name_ok = strcmp(bson_iter_utf8(&it, NULL), index_name) == 0;
+      }
+   }
+   if (stage_ok && name_ok) {
+      return true;
+   }
+   bson_iter_init(&it, plan);
+   while (bson_iter_next(&it)) {
+      if (BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_ARRAY(&it)) {
+         const uint8_t *data;
+         uint32_t len;
+         bson_t child;
+
+         if (BSON_ITER_HOLDS_DOCUMENT(&it)) {
+            bson_iter_document(&it, &len, &data);
+         } else {
+            bson_iter_array(&it, &len, &data);
+         }
+         if (bson_init_static(&child, data, len) &&
+             plan_has_stage(&child, stage, index_name)) {
+            return true;
+         }
+      }
+   }
+   return false;
+}
+
+static void
+test_explain(void **state)
+{
+   bson_t *specs = J("[{'key': {'sku': 1}, 'name': 'sku_1'}]");
+   bson_t *by_sku = J("{'sku': 'R-7'}");
+   bson_t *by_name = J("{'name': 'x'}");
+   bson_t out, planner;
+   bson_iter_t it;
+   const uint8_t *data;
+   uint32_t len;
+
+   (void) state;
+   insert_json("catalog", "{'sku': 'R-7', 'name': 'x'}");
+   OK(flora_store_create_indexes(store, "catalog", specs, error));
+   OK(flora_store_explain(store, "catalog", by_sku, NULL, &out, error));
+   assert_true(bson_iter_init_find(&it, &out, "queryPlanner"));
+   bson_iter_document(&it, &len, &data);
+   bson_init_static(&planner, data, len);
+   if (!plan_has_stage(&planner, "IXSCAN", "sku_1")) {
+      char *s = flora_test_str(&out);
+      fail_msg("no IXSCAN on sku_1 in %s", s);
+   }
+   bson_destroy(&out);
+   OK(flora_store_explain(store, "catalog", by_name, NULL, &out, error));
+   assert_true(plan_has_stage(&out, "COLLSCAN", NULL));
+   assert_false(plan_has_stage(&out, "IXSCAN", NULL));
+   bson_destroy(&out);
+   bson_destroy(specs);
+   bson_destroy(by_sku);
+   bson_destroy(by_name);
+}
+
+enum { N_THREADS = 4, N_INCREMENTS = 25 };
+
+static bool
+increment(flora_store_t *txn, void *data, flora_error_t *error)
+{
+   bson_t *filter = J("{'_id': 'orders'}");
+   bson_t *update = J("{'$inc': {'seq': 1}}");
+   bson_t *opts = J("{'upsert': true, 'returnDocument': 'after'}");
+   bson_t out;
+   bool found = false;
+   bool ok = flora_store_find_one_and_update(txn, "counters", filter, update, opts, &out, &found,
+                                             error);
+
+   (void) data;
+   bson_destroy(&out);
+   bson_destroy(filter);
+   bson_destroy(update);
+   bson_destroy(opts);
+   return ok;
+}
+
+static void *
+worker(void *arg)
+{
+   int *failures = arg;
+
+   for (int i = 0; i < N_INCREMENTS; i++) {
+      flora_error_t e = {0};
+
+      if (!flora_store_with_transaction(store, increment, NULL, &e)) {
+         fprintf(stderr, "increment: [%u] %s\n", e.code, e.message);
+         (*failures)++;
+      }
+   }
+   return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+   pthread_t threads[N_THREADS];
+   int failures[N_THREADS] = {0};
+
+   (void) state;
+   OK(flora_store_create_collection(store, "counters", NULL, error));
+   for (int i = 0; i < N_THREADS; i++) {
+      assert_int_equal(pthread_create(&threads[i], NULL, worker, &failures[i]), 0);
+   }
+   for (int i = 0; i < N_THREADS; i++) {
+      pthread_join(threads[i], NULL);
+      assert_int_equal(failures[i], 0);
+   }
+   assert_find("counters", "{}", NULL, "[{'_id': 'orders', 'seq': 100}]");
+}
+
 /* ---- targets ------------------------------------------------------------------------------- */
 
-static target_t memory_target = {"sqlite::memory:", "sqlite::memory:", "", true};
-static target_t file_target = {"sqlite file", "", "", true};
-static target_t mongo_target = {"mongodb", "", "", false};
+static target_t memory_target = {"sqlite::memory:", "sqlite::memory:", ""};
+static target_t file_target = {"sqlite file", "", ""};
+static target_t mongo_target = {"mongodb", "", ""};
 
 static int
 use_memory(void **state)
@@ -823,28 +974,32 @@ use_file(void **state)
 static int
 drop_file(void **state)
 {
-   char cmd[600];
+   static const char *const files[] = {"flora.db", "flora.db-wal", "flora.db-shm", NULL};
+   char path[600];
 
    (void) state;
-   snprintf(cmd, sizeof cmd, "rm -rf '%s'", file_target.dir);
-   return system(cmd) == 0 ? 0 : -1;
+   for (const char *const *f = files; *f; f++) {
+      snprintf(path, sizeof path, "%s/%s", file_target.dir, *f);
+      unlink(path);
+   }
+   return rmdir(file_target.dir) == 0 ? 0 : -1;
 }
 
 static int
 use_mongo(void **state)
 {
-   const char *uri = getenv("FLORA_TEST_MONGODB_URI");
-
    (void) state;
-   if (uri && uri[0]) {
-      snprintf(mongo_target.uri, sizeof mongo_target.uri, "%s", uri);
-      mongo_target.available = true;
-   } else {
-      print_message("SKIP: mongodb target: FLORA_TEST_MONGODB_URI is not set (no MongoDB "
-                    "server on this machine)\n");
-   }
+   snprintf(mongo_target.uri, sizeof mongo_target.uri, "%s", getenv("FLORA_TEST_MONGODB_URI"));
    current = &mongo_target;
    return 0;
+}
+
+static void
+test_mongodb_unavailable(void **state)
+{
+   (void) state;
+   flora_skip("store api on mongodb: FLORA_TEST_MONGODB_URI is not set (no MongoDB server on "
+              "this machine)");
 }
 
 #define TESTS                                                                                  \
@@ -860,7 +1015,10 @@ use_mongo(void **state)
       cmocka_unit_test_setup_teardown(test_transactions, open_store, close_store),             \
       cmocka_unit_test_setup_teardown(test_cursor_and_filter_errors, open_store, close_store), \
       cmocka_unit_test_setup_teardown(test_bad_documents, open_store, close_store),            \
-      cmocka_unit_test_setup_teardown(test_collections, open_store, close_store)
+      cmocka_unit_test_setup_teardown(test_collections, open_store, close_store),              \
+      cmocka_unit_test_setup_teardown(test_aggregate, open_store, close_store),                \
+      cmocka_unit_test_setup_teardown(test_explain, open_store, close_store),                  \
+      cmocka_unit_test_setup_teardown(test_threads, open_store, close_store)
 
 int
 main(void)
@@ -868,12 +1026,18 @@ main(void)
    const struct CMUnitTest memory_tests[] = {TESTS};
    const struct CMUnitTest file_tests[] = {TESTS};
    const struct CMUnitTest mongo_tests[] = {TESTS};
+   const struct CMUnitTest mongo_skipped[] = {cmocka_unit_test(test_mongodb_unavailable)};
+   const char *mongo_uri = getenv("FLORA_TEST_MONGODB_URI");
    int failed = 0;
 
    failed += cmocka_run_group_tests_name("store api: sqlite::memory:", memory_tests, use_memory,
                                          NULL);
    failed += cmocka_run_group_tests_name("store api: sqlite file", file_tests, use_file,
                                          drop_file);
-   failed += cmocka_run_group_tests_name("store api: mongodb", mongo_tests, use_mongo, NULL);
+   if (mongo_uri && mongo_uri[0]) {
+      failed += cmocka_run_group_tests_name("store api: mongodb", mongo_tests, use_mongo, NULL);
+   } else {
+      failed += cmocka_run_group_tests_name("store api: mongodb", mongo_skipped, NULL, NULL);
+   }
    return failed;
 }
