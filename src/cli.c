@@ -19,6 +19,8 @@ static const flora_cli_command_t commands[] = {
     flora_cmd_migrate},
    {"conformance", "run OpenDocDB compatibility cases against the store",
     "flora conformance DIR [--uri URI]", flora_cmd_conformance},
+   {"docs", "generate the schema reference (one page per collection)",
+    "flora docs schema [OUTDIR]   (default docs/schema)", flora_cmd_docs},
    {"routes", "list the HTTP routes (method, path, metrics name, auth)", "flora routes",
     flora_cmd_routes},
    {NULL, NULL, NULL, NULL},
