@@ -800,12 +800,35 @@ read_offers(yml_state_t *st, const xmlNode *shop)
    return true;
 }
 
+/* The first error libxml2 reports (the last one is usually a consequence of it). */
+typedef struct first_error {
+   bool set;
+   int line;
+   char message[300];
+} first_error_t;
+
+static void
+keep_first_error(void *data, xmlErrorPtr e)
+{
+   xmlParserCtxtPtr ctxt = data;
+   first_error_t *fe = ctxt ? ctxt->_private : NULL;
+
+   if (!fe || fe->set || !e || e->level < XML_ERR_ERROR) {
+      return;
+   }
+   fe->set = true;
+   fe->line = e->line;
+   snprintf(fe->message, sizeof fe->message, "%s", e->message ? e->message : "malformed XML");
+   fe->message[strcspn(fe->message, "\n")] = '\0';
+}
+
 bool
 flora__import_yml(const char *path, const flora_import_options_t *options,
                   const flora__import_handler_t *handler, flora_error_t *error)
 {
    yml_state_t st = {.handler = handler};
    xmlParserCtxtPtr ctxt = NULL;
+   first_error_t first = {0};
    xmlDocPtr doc = NULL;
    const xmlNode *root, *shop;
    char *text = NULL;
@@ -826,19 +849,14 @@ flora__import_yml(const char *path, const flora_import_options_t *options,
       flora_error_set(error, FLORA_DOMAIN_IO, FLORA_ERR_SYSTEM, "libxml2: out of memory");
       goto cleanup;
    }
+   ctxt->_private = &first;
+   ctxt->sax->serror = keep_first_error;
    /* No XML_PARSE_NOENT (entity substitution), XML_PARSE_DTDLOAD or XML_PARSE_HUGE. */
    doc = xmlCtxtReadMemory(ctxt, text, (int) len, path, NULL,
                            XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
    if (!doc) {
-      const xmlError *e = xmlCtxtGetLastError(ctxt);
-      char message[300] = "malformed XML";
-
-      if (e && e->message) {
-         snprintf(message, sizeof message, "%s", e->message);
-         message[strcspn(message, "\n")] = '\0';
-      }
       flora_error_set(error, FLORA_DOMAIN_INPUT, FLORA_ERR_INVALID, "%s: line %d: %s", path,
-                      e ? e->line : 0, message);
+                      first.line, first.set ? first.message : "malformed XML");
       goto cleanup;
    }
    root = xmlDocGetRootElement(doc);
