@@ -57,6 +57,8 @@ emit_categories(const bson_iter_t *array, const flora__import_handler_t *h, flor
    bson_iter_t it = *array, items;
    bson_t *cats = NULL;
    bool *done = NULL;
+   size_t *index = NULL; /* position in the file's array */
+   size_t position = 0;
    size_t n = 0, cap = 0;
    bool ok = false;
    bool progress = true;
@@ -66,10 +68,10 @@ emit_categories(const bson_iter_t *array, const flora__import_handler_t *h, flor
       return false;
    }
    /* copy the documents out; report the non-documents right away */
-   while (bson_iter_next(&items)) {
+   for (; bson_iter_next(&items); position++) {
       char ref[48];
 
-      snprintf(ref, sizeof ref, "category %s", bson_iter_key(&items));
+      snprintf(ref, sizeof ref, "category %zu", position);
       if (!BSON_ITER_HOLDS_DOCUMENT(&items)) {
          if (!hand_error(h, false, ref, "not an object")) {
             goto cleanup;
@@ -80,6 +82,7 @@ emit_categories(const bson_iter_t *array, const flora__import_handler_t *h, flor
          size_t ncap = cap ? cap * 2 : 32;
          bson_t *grown = realloc(cats, ncap * sizeof *grown);
          bool *grown_done = realloc(done, ncap * sizeof *grown_done);
+         size_t *grown_index = realloc(index, ncap * sizeof *grown_index);
 
          if (grown) {
             cats = grown;
@@ -87,7 +90,10 @@ emit_categories(const bson_iter_t *array, const flora__import_handler_t *h, flor
          if (grown_done) {
             done = grown_done;
          }
-         if (!grown || !grown_done) {
+         if (grown_index) {
+            index = grown_index;
+         }
+         if (!grown || !grown_done || !grown_index) {
             flora_error_set(error, FLORA_DOMAIN_IO, FLORA_ERR_SYSTEM, "out of memory");
             goto cleanup;
          }
@@ -104,6 +110,7 @@ emit_categories(const bson_iter_t *array, const flora__import_handler_t *h, flor
             }
             continue;
          }
+         index[n] = position;
          done[n++] = false;
       }
    }
@@ -126,7 +133,7 @@ emit_categories(const bson_iter_t *array, const flora__import_handler_t *h, flor
             continue;
          }
          done[i] = progress = true;
-         snprintf(ref, sizeof ref, "category %zu", i);
+         snprintf(ref, sizeof ref, "category %zu", index[i]);
          if (!h->category(h->ctx, ref, &cats[i], NULL)) {
             goto cleanup;
          }
@@ -137,7 +144,7 @@ emit_categories(const bson_iter_t *array, const flora__import_handler_t *h, flor
       char ref[48];
 
       if (!done[i]) {
-         snprintf(ref, sizeof ref, "category %zu", i);
+         snprintf(ref, sizeof ref, "category %zu", index[i]);
          if (!hand_error(h, false, ref, "its parentSlug chain is a cycle")) {
             goto cleanup;
          }
@@ -148,6 +155,7 @@ emit_categories(const bson_iter_t *array, const flora__import_handler_t *h, flor
 cleanup:
    free(cats);
    free(done);
+   free(index);
    return ok;
 }
 
