@@ -595,8 +595,7 @@ in_matches(const node_t *n, const bson_value_t *v)
       int c = flora_value_compare(v, &n->values[mid]);
 
       if (c == 0) {
-         /* compare() puts NaN equal to NaN and numbers by value: $eq's answer too, except
-          * for rank-equal null/undefined, which $in treats alike as well. */
+         /* compare() puts NaN equal to NaN and numbers by value: $eq's answer too. */
          return true;
       }
       if (c < 0) {
@@ -920,6 +919,10 @@ compile_eq(const char *path, const bson_value_t *v, flora_error_t *error)
 {
    node_t *n;
 
+   if (v->value_type == BSON_TYPE_UNDEFINED) {
+      bad(error, "%s", "cannot compare to undefined");
+      return NULL;
+   }
    if (v->value_type == BSON_TYPE_REGEX) {
       return compile_regex(path, v->value.v_regex.regex, v->value.v_regex.options, error);
    }
@@ -966,7 +969,12 @@ compile_in(const char *path, const char *name, const bson_value_t *arg, flora_er
          n->nregexes++;
          continue;
       }
-      if (v->value_type == BSON_TYPE_NULL || v->value_type == BSON_TYPE_UNDEFINED) {
+      if (v->value_type == BSON_TYPE_UNDEFINED) {
+         bad(error, "%s", "cannot compare to undefined");
+         node_destroy(n);
+         return NULL;
+      }
+      if (v->value_type == BSON_TYPE_NULL) {
          n->in_has_null = true;
       }
       bson_value_copy(v, &n->values[n->nvalues++]);
@@ -1283,6 +1291,12 @@ static node_t *
 compile_op(compile_ctx_t *cc, const char *path, const char *name, const bson_value_t *arg,
            const bson_t *ops, bool *regex_done, flora_error_t *error)
 {
+   if ((strcmp(name, "$eq") == 0 || strcmp(name, "$ne") == 0 || strcmp(name, "$gt") == 0 ||
+        strcmp(name, "$gte") == 0 || strcmp(name, "$lt") == 0 || strcmp(name, "$lte") == 0) &&
+       arg->value_type == BSON_TYPE_UNDEFINED) {
+      bad(error, "%s", "cannot compare to undefined");
+      return NULL;
+   }
    if (strcmp(name, "$eq") == 0) {
       node_t *n = leaf(OP_EQ, path, error);
 
@@ -1303,7 +1317,7 @@ compile_op(compile_ctx_t *cc, const char *path, const char *name, const bson_val
    }
    if (strcmp(name, "$gt") == 0 || strcmp(name, "$gte") == 0 || strcmp(name, "$lt") == 0 ||
        strcmp(name, "$lte") == 0) {
-      op_t op = name[2] == 'g' ? (name[3] == 'e' ? OP_GTE : OP_GT)
+      op_t op = name[1] == 'g' ? (name[3] == 'e' ? OP_GTE : OP_GT)
                                : (name[3] == 'e' ? OP_LTE : OP_LT);
       node_t *n;
 

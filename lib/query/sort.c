@@ -117,7 +117,10 @@ static int
 key_rank(const key_value_t *k)
 {
    if (k->kind == KEY_VALUE) {
-      return k->value.value_type == BSON_TYPE_MINKEY ? 0 : 3;
+      /* MongoDB's sort key of an empty array is undefined: the two sort together. */
+      return k->value.value_type == BSON_TYPE_MINKEY      ? 0
+             : k->value.value_type == BSON_TYPE_UNDEFINED ? 1
+                                                          : 3;
    }
    return k->kind == KEY_EMPTY_ARRAY ? 1 : 2;
 }
@@ -130,7 +133,7 @@ key_compare(const key_value_t *a, const key_value_t *b)
    if (a->kind == KEY_SCORE) {
       return (a->score > b->score) - (a->score < b->score);
    }
-   /* MinKey < [] < null/missing < everything else. */
+   /* MinKey < [] and undefined < null/missing < everything else. */
    ra = key_rank(a);
    rb = key_rank(b);
    if (ra == 3 && rb == 3) {

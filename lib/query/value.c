@@ -2,7 +2,9 @@
  * int32/int64/double/decimal128. See include/flora/query.h and query_private.h.
  *
  * Sources: MongoDB manual "Comparison/Sort Order"; the canonical type numbers are those of
- * MongoDB's canonicalizeBSONType (src/mongo/bson/bsontypes.h); decimal128 layout from the
+ * MongoDB's canonicalizeBSONType (src/mongo/bson/bsontypes.h), where the deprecated
+ * undefined sorts apart from null (between MinKey and null) and, as in MongoDB 8.0, does not
+ * equal null; decimal128 layout from the
  * IEEE 754-2008 BID encoding as used by BSON (bsonspec.org, libbson bson-decimal128.c). */
 #include <math.h>
 #include <stdio.h>
@@ -26,8 +28,9 @@ flora_value_type_rank(bson_type_t type)
    switch (type) {
    case BSON_TYPE_MINKEY:
       return -1;
-   case BSON_TYPE_EOD:
    case BSON_TYPE_UNDEFINED:
+      return 0;
+   case BSON_TYPE_EOD:
    case BSON_TYPE_NULL:
       return 5;
    case BSON_TYPE_INT32:
