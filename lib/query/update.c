@@ -213,7 +213,7 @@ flora__update_value_json(const bson_value_t *v, char *buf, size_t size)
    json = bson_as_relaxed_extended_json(&tmp, &len);
    /* strip the wrapper: { "v" : X } */
    if (json && len > 10) {
-      snprintf(buf, size, "%.*s", (int) (len - 9), json + 7);
+      snprintf(buf, size, "%.*s", (int) (len - 10), json + 8);
    } else {
       snprintf(buf, size, "?");
    }
@@ -298,6 +298,10 @@ node_destroy(unode_t *node)
          bson_value_destroy(&node->leaf.value);
       }
       bson_free(node->leaf.from);
+      for (size_t i = 0; i < node->leaf.n_from; i++) {
+         bson_free(node->leaf.from_comps[i]);
+      }
+      bson_free(node->leaf.from_comps);
       flora__update_leaf_clear_array(&node->leaf);
    }
    bson_free(node);
@@ -326,13 +330,14 @@ flora_update_is_replacement(const flora_update_t *update)
    return update->replacement;
 }
 
-/* A path component that indexes an array: digits, no sign, no leading zero. */
+/* A path component that indexes an array: decimal digits only, no sign (the server's
+ * parseUnsignedBase10Integer). */
 static bool
 parse_index(const char *s, size_t *out)
 {
    size_t v = 0;
 
-   if (!*s || (s[0] == '0' && s[1])) {
+   if (!*s) {
       return false;
    }
    for (const char *p = s; *p; p++) {
@@ -345,14 +350,19 @@ parse_index(const char *s, size_t *out)
    return true;
 }
 
-/* Children order: numeric names numerically, otherwise by bytes. */
+/* Children order, the server's cmpPathsAndArrayIndexes: names that are numbers without a
+ * leading zero compare as numbers, everything else by bytes. */
 static int
 child_cmp(const char *a, const char *b)
 {
-   size_t ia, ib;
+   size_t la = strlen(a), lb = strlen(b);
 
-   if (parse_index(a, &ia) && parse_index(b, &ib)) {
-      return ia < ib ? -1 : ia > ib;
+   if (!la || !lb || a[0] < '0' || a[0] > '9' || b[0] < '0' || b[0] > '9' ||
+       (a[0] == '0' && la > 1) || (b[0] == '0' && lb > 1)) {
+      return strcmp(a, b);
+   }
+   if (la != lb) {
+      return la < lb ? -1 : 1;
    }
    return strcmp(a, b);
 }
@@ -699,6 +709,10 @@ parse_rename(flora_update_t *u, const char *from, const bson_iter_t *it, flora_e
    leaf->leaf.op = OP_RENAME;
    leaf->leaf.op_name = "$rename";
    leaf->leaf.from = bson_strdup(from);
+   leaf->leaf.from_comps = pf.comps;
+   leaf->leaf.n_from = pf.n;
+   pf.comps = NULL;
+   pf.n = 0;
    if (!tree_insert(u, to, &pt, leaf, error)) {
       goto cleanup;
    }
@@ -1256,12 +1270,18 @@ update_existing(run_t *r, const leaf_t *leaf, resolved_t *res, const char *path)
          flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_TYPE_MISMATCH,
                          "Cannot apply %s to a value of non-numeric type. {%s} has the field '%s' "
                          "of non-numeric type %s",
-                         leaf->op_name, id, path, type_name(flora__mval_type(target)));
+                         leaf->op_name, id, strrchr(path, '.') ? strrchr(path, '.') + 1 : path,
+                         type_name(flora__mval_type(target)));
          return false;
       }
       if (!arith(leaf->op == OP_MUL, &target->value, &leaf->value, &v)) {
+         /* only integers overflow; the server prints the value as (NumberInt)/(NumberLong) */
          flora__update_describe_id(&r->ctx.root, id, sizeof id);
-         flora__update_value_json(&target->value, json, sizeof json);
+         if (target->value.value_type == BSON_TYPE_INT32) {
+            snprintf(json, sizeof json, "(NumberInt)%" PRId32, target->value.value.v_int32);
+         } else {
+            snprintf(json, sizeof json, "(NumberLong)%" PRId64, target->value.value.v_int64);
+         }
          flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
                          "Failed to apply %s operations to current value (%s) for document {%s}",
                          leaf->op_name, json, id);
@@ -1325,7 +1345,7 @@ create_value(run_t *r, const leaf_t *leaf, mval_t *out)
 static bool
 apply_rename(run_t *r, const leaf_t *leaf, size_t n)
 {
-   path_t from = {NULL, 0};
+   const char *const *from = (const char *const *) leaf->from_comps;
    resolved_t src, dst;
    mval_t value;
    bson_t tmp;
@@ -1334,22 +1354,30 @@ apply_rename(run_t *r, const leaf_t *leaf, size_t n)
    bool ok = false;
 
    flora__mval_init_null(&value);
-   path_split(leaf->from, &from);
-   resolve(&r->ctx.root, (const char *const *) from.comps, from.n, &src);
+   resolve(&r->ctx.root, from, leaf->n_from, &src);
+   if (!src.target && !src.viable) {
+      /* a source that could never exist is an error, as for other updates */
+      char json[256];
+      mval_json(src.last, json, sizeof json);
+      flora_error_set(r->ctx.error, FLORA_DOMAIN_STORE, FLORA_STORE_PATH_NOT_VIABLE,
+                      "cannot use the part (%s of %s) to traverse the element ({%s: %s})",
+                      from[src.found], leaf->from, src.found ? from[src.found - 1] : "", json);
+      goto cleanup;
+   }
    if (!src.target) {
       ok = true;
       goto cleanup;
    }
    /* neither end may be inside an array */
-   for (size_t i = 0; i < from.n; i++) {
+   for (size_t i = 0; i < leaf->n_from; i++) {
       resolved_t pre;
-      resolve(&r->ctx.root, (const char *const *) from.comps, i, &pre);
+      resolve(&r->ctx.root, from, i, &pre);
       if (pre.target && pre.target->kind == MV_ARRAY) {
          flora__update_describe_id(&r->ctx.root, id, sizeof id);
          flora_error_set(r->ctx.error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
                          "The source field cannot be an array element, '%s' in doc with %s has "
                          "an array field called '%s'",
-                         leaf->from, id, i ? from.comps[i - 1] : "");
+                         leaf->from, id, i ? from[i - 1] : "");
          goto cleanup;
       }
    }
@@ -1381,7 +1409,16 @@ apply_rename(run_t *r, const leaf_t *leaf, size_t n)
    flora__mval_init_copy(&value, &v);
    bson_destroy(&tmp);
    if (dst.target) {
-      flora__mval_move(dst.target, &value);
+      bson_t cur_tmp;
+      bson_value_t cur;
+      bool same;
+      /* an equal destination is left as it is (the server's SetElementNode) */
+      flora__mval_value(dst.target, &cur_tmp, &cur);
+      same = flora_value_compare(&value.value, &cur) == 0;
+      bson_destroy(&cur_tmp);
+      if (!same) {
+         flora__mval_move(dst.target, &value);
+      }
    } else if (!dst.viable) {
       char json[256];
       mval_json(dst.last, json, sizeof json);
@@ -1392,14 +1429,13 @@ apply_rename(run_t *r, const leaf_t *leaf, size_t n)
    } else if (!create_path(dst.last, r->comps + dst.found, n - dst.found, &value, r->ctx.error)) {
       goto cleanup;
    }
-   resolve(&r->ctx.root, (const char *const *) from.comps, from.n, &src);
+   resolve(&r->ctx.root, from, leaf->n_from, &src);
    if (src.target && src.parent) {
       flora__mval_remove(src.parent, src.index);
    }
    ok = true;
 cleanup:
    flora__mval_clear(&value);
-   path_clear(&from);
    return ok;
 }
 
@@ -1421,8 +1457,22 @@ apply_leaf(run_t *r, const leaf_t *leaf, size_t n)
    if (res.target) {
       return update_existing(r, leaf, &res, path);
    }
-   if (leaf->op == OP_UNSET || leaf->op == OP_PULL || leaf->op == OP_PULL_ALL ||
-       leaf->op == OP_POP) {
+   if (leaf->op == OP_UNSET) {
+      return true;
+   }
+   if (leaf->op == OP_PULL || leaf->op == OP_PULL_ALL || leaf->op == OP_POP) {
+      /* nothing to remove from a missing array, but a path that could never exist is an
+       * error for these operators (the server's checkViability) */
+      if (!res.viable) {
+         char taken[512];
+         mval_json(res.last, json, sizeof json);
+         join_path(r->comps, res.found, taken, sizeof taken);
+         flora_error_set(r->ctx.error, FLORA_DOMAIN_STORE, FLORA_STORE_PATH_NOT_VIABLE,
+                         "Cannot use the part (%s) of (%s) to traverse the element ({%s: %s})",
+                         r->comps[res.found], path, res.found ? r->comps[res.found - 1] : "",
+                         json);
+         return false;
+      }
       return true;
    }
    if (!res.viable) {
@@ -1443,71 +1493,103 @@ apply_leaf(run_t *r, const leaf_t *leaf, size_t n)
    return true;
 }
 
-static bool apply_node(run_t *r, const unode_t *node, size_t depth);
+/* Several tree nodes can address the same element: `$` and the index it matched, or two
+ * array filters matching one element. Like the server (createUpdateNodeByMerging), their
+ * subtrees are merged level by level; two operators meeting at one element conflict. */
+static bool apply_nodes(run_t *r, const unode_t *const *nodes, size_t k, size_t depth);
 
-static bool
-apply_child(run_t *r, const unode_t *child, const char *name, size_t depth)
+typedef struct child_ref {
+   const char *name;
+   const unode_t *node;
+   size_t seq;
+} child_ref_t;
+
+static int
+child_ref_cmp(const void *a, const void *b)
 {
-   r->comps[depth] = name;
-   return apply_node(r, child, depth + 1);
+   const child_ref_t *x = a, *y = b;
+   int c = child_cmp(x->name, y->name);
+
+   if (c) {
+      return c;
+   }
+   return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static bool
-conflict_at(run_t *r, size_t depth, const char *name)
+conflict_here(run_t *r, size_t depth)
 {
    char path[512];
 
-   r->comps[depth] = name;
-   join_path(r->comps, depth + 1, path, sizeof path);
+   join_path(r->comps, depth, path, sizeof path);
    flora_error_set(r->ctx.error, FLORA_DOMAIN_STORE, FLORA_STORE_CONFLICTING_UPDATE,
                    "Update created a conflict at '%s'", path);
    return false;
 }
 
 static bool
-apply_object(run_t *r, const unode_t *node, size_t depth)
+apply_object(run_t *r, const unode_t *const *nodes, size_t k, size_t depth)
 {
-   const char *pos_name = NULL;
-   bool pos_pending = false;
+   size_t total = 0, n = 0;
+   child_ref_t *refs = NULL;
+   const unode_t **group = NULL;
+   bool ok = false, positional = false;
 
-   if (node->positional) {
+   for (size_t i = 0; i < k; i++) {
+      total += nodes[i]->n_children + (nodes[i]->positional ? 1 : 0);
+      positional = positional || nodes[i]->positional;
+   }
+   if (positional) {
       if (r->positional_index < 0) {
          flora_error_set(r->ctx.error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
                          "The positional operator did not find the match needed from the query.");
          return false;
       }
       snprintf(r->numbers[depth], sizeof r->numbers[depth], "%d", r->positional_index);
-      pos_name = r->numbers[depth];
-      pos_pending = true;
    }
-   for (size_t i = 0; i < node->n_children; i++) {
-      const uchild_t *c = &node->children[i];
-      if (pos_pending && strcmp(c->name, pos_name) == 0) {
-         /* the positional child and a named child address the same element */
-         if (c->node->kind == N_LEAF || node->positional->kind == N_LEAF) {
-            return conflict_at(r, depth, pos_name);
-         }
-         if (!apply_child(r, c->node, c->name, depth) ||
-             !apply_child(r, node->positional, pos_name, depth)) {
+   if (k == 1 && !positional) {
+      /* the common case: children are already in order */
+      for (size_t i = 0; i < nodes[0]->n_children; i++) {
+         r->comps[depth] = nodes[0]->children[i].name;
+         if (!apply_nodes(r, (const unode_t *const *) &nodes[0]->children[i].node, 1, depth + 1)) {
             return false;
          }
-         pos_pending = false;
-         continue;
       }
-      if (pos_pending && child_cmp(pos_name, c->name) < 0) {
-         if (!apply_child(r, node->positional, pos_name, depth)) {
-            return false;
-         }
-         pos_pending = false;
+      return true;
+   }
+   refs = bson_malloc0((total ? total : 1) * sizeof *refs);
+   group = bson_malloc0((total ? total : 1) * sizeof *group);
+   for (size_t i = 0; i < k; i++) {
+      for (size_t c = 0; c < nodes[i]->n_children; c++) {
+         refs[n].name = nodes[i]->children[c].name;
+         refs[n].node = nodes[i]->children[c].node;
+         refs[n].seq = n;
+         n++;
       }
-      if (!apply_child(r, c->node, c->name, depth)) {
-         return false;
+      if (nodes[i]->positional) {
+         refs[n].name = r->numbers[depth];
+         refs[n].node = nodes[i]->positional;
+         refs[n].seq = n;
+         n++;
       }
    }
-   if (pos_pending && !apply_child(r, node->positional, pos_name, depth)) {
-      return false;
+   qsort(refs, n, sizeof *refs, child_ref_cmp);
+   for (size_t i = 0; i < n;) {
+      size_t j = i, g = 0;
+      while (j < n && child_cmp(refs[j].name, refs[i].name) == 0) {
+         group[g++] = refs[j++].node;
+      }
+      r->comps[depth] = refs[i].name;
+      if (!apply_nodes(r, group, g, depth + 1)) {
+         goto cleanup;
+      }
+      i = j;
    }
-   return true;
+   ok = true;
+cleanup:
+   bson_free(refs);
+   bson_free(group);
+   return ok;
 }
 
 static bool
@@ -1517,6 +1599,8 @@ filter_matches(run_t *r, const char *id, const mval_t *elem)
       if (strcmp(r->u->filters[i].id, id) == 0) {
          bson_t wrapped = BSON_INITIALIZER;
          bool m;
+         /* the element is matched as the document {id: element} (the server's
+          * ExpressionWithPlaceholder::matchesBSONElement) */
          flora__mval_append(&wrapped, id, -1, elem);
          m = flora_matcher_match(r->u->filters[i].matcher, &wrapped, NULL);
          bson_destroy(&wrapped);
@@ -1527,11 +1611,11 @@ filter_matches(run_t *r, const char *id, const mval_t *elem)
 }
 
 static bool
-apply_array(run_t *r, const unode_t *node, size_t depth)
+apply_array(run_t *r, const unode_t *const *nodes, size_t k, size_t depth)
 {
    resolved_t res;
    char path[512], json[256];
-   size_t len;
+   size_t len, total = 0;
    const unode_t **matched = NULL;
    bool ok = false;
 
@@ -1552,32 +1636,29 @@ apply_array(run_t *r, const unode_t *node, size_t depth)
       return false;
    }
    len = res.target->len;
-   matched = bson_malloc0((node->n_children ? node->n_children : 1) * sizeof *matched);
-   for (size_t i = 0; i < len; i++) {
+   for (size_t i = 0; i < k; i++) {
+      total += nodes[i]->n_children;
+   }
+   matched = bson_malloc0((total ? total : 1) * sizeof *matched);
+   for (size_t e = 0; e < len; e++) {
       size_t n_matched = 0;
-      for (size_t c = 0; c < node->n_children; c++) {
-         const uchild_t *child = &node->children[c];
-         bool m;
-         /* the array may have been replaced by an earlier element's update: re-resolve */
-         resolve(&r->ctx.root, r->comps, depth, &res);
-         m = !child->name[0] || filter_matches(r, child->name, &res.target->fields[i].val);
-         if (m) {
-            matched[n_matched++] = child->node;
-         }
-      }
-      snprintf(r->numbers[depth], sizeof r->numbers[depth], "%zu", i);
-      if (n_matched > 1) {
-         for (size_t m = 0; m < n_matched; m++) {
-            if (matched[m]->kind == N_LEAF) {
-               conflict_at(r, depth, r->numbers[depth]);
-               goto cleanup;
+      /* an earlier element's update may have moved the array's storage: re-resolve */
+      resolve(&r->ctx.root, r->comps, depth, &res);
+      for (size_t i = 0; i < k; i++) {
+         for (size_t c = 0; c < nodes[i]->n_children; c++) {
+            const uchild_t *child = &nodes[i]->children[c];
+            if (!child->name[0] || filter_matches(r, child->name, &res.target->fields[e].val)) {
+               matched[n_matched++] = child->node;
             }
          }
       }
-      for (size_t m = 0; m < n_matched; m++) {
-         if (!apply_child(r, matched[m], r->numbers[depth], depth)) {
-            goto cleanup;
-         }
+      if (n_matched == 0) {
+         continue;
+      }
+      snprintf(r->numbers[depth], sizeof r->numbers[depth], "%zu", e);
+      r->comps[depth] = r->numbers[depth];
+      if (!apply_nodes(r, matched, n_matched, depth + 1)) {
+         goto cleanup;
       }
    }
    ok = true;
@@ -1587,15 +1668,23 @@ cleanup:
 }
 
 static bool
-apply_node(run_t *r, const unode_t *node, size_t depth)
+apply_nodes(run_t *r, const unode_t *const *nodes, size_t k, size_t depth)
 {
-   switch (node->kind) {
+   for (size_t i = 1; i < k; i++) {
+      if (nodes[i]->kind == N_LEAF || nodes[i]->kind != nodes[0]->kind) {
+         return conflict_here(r, depth);
+      }
+   }
+   if (k > 1 && nodes[0]->kind == N_LEAF) {
+      return conflict_here(r, depth);
+   }
+   switch (nodes[0]->kind) {
    case N_OBJECT:
-      return apply_object(r, node, depth);
+      return apply_object(r, nodes, k, depth);
    case N_ARRAY:
-      return apply_array(r, node, depth);
+      return apply_array(r, nodes, k, depth);
    default:
-      return apply_leaf(r, &node->leaf, depth);
+      return apply_leaf(r, &nodes[0]->leaf, depth);
    }
 }
 
@@ -1610,8 +1699,22 @@ find_id(const mval_t *root)
    return NULL;
 }
 
+/* An inserted document's _id may not be an array, a regex or undefined (MongoDB's
+ * storage validation, code 53). */
 static bool
-apply_replacement(const flora_update_t *u, const bson_t *doc, bson_t *out, flora_error_t *error)
+check_id_type(bson_type_t t, flora_error_t *error)
+{
+   if (t == BSON_TYPE_ARRAY || t == BSON_TYPE_REGEX || t == BSON_TYPE_UNDEFINED) {
+      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_INVALID_ID_FIELD,
+                      "The '_id' value cannot be of type %s", type_name(t));
+      return false;
+   }
+   return true;
+}
+
+static bool
+apply_replacement(const flora_update_t *u, const bson_t *doc, bool is_insert, bson_t *out,
+                  flora_error_t *error)
 {
    bson_iter_t old_id, it;
    bool has_old = bson_iter_init_find(&old_id, doc, "_id");
@@ -1619,6 +1722,9 @@ apply_replacement(const flora_update_t *u, const bson_t *doc, bson_t *out, flora
    if (has_old) {
       bson_append_value(out, "_id", 3, bson_iter_value(&old_id));
    } else if (bson_iter_init_find(&it, u->doc, "_id")) {
+      if (is_insert && !check_id_type(bson_iter_type(&it), error)) {
+         return false;
+      }
       bson_append_value(out, "_id", 3, bson_iter_value(&it));
    }
    bson_iter_init(&it, u->doc);
@@ -1657,12 +1763,27 @@ check_id(const mval_t *root, const bson_t *doc, flora_error_t *error)
    new_id = find_id(root);
    if (!new_id) {
       flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_IMMUTABLE_FIELD,
-                      "Performing an update on the path '_id' would modify the immutable field "
-                      "'_id'");
+                      "After applying the update, the '_id' (required and immutable) field was "
+                      "found to have been removed");
       return false;
    }
+   if (flora__mval_type(new_id) == BSON_TYPE_ARRAY) {
+      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_NOT_SINGLE_VALUE,
+                      "After applying the update to the document, the (immutable) field '_id' was "
+                      "found to be an array or array descendant.");
+      return false;
+   }
+   /* any change is refused, even to an equal number of another type (the server compares
+    * the element's bytes when the path itself is _id) */
    flora__mval_value(new_id, &tmp, &v);
-   cmp = flora_value_compare(&v, bson_iter_value(&old_id));
+   {
+      bson_t a = BSON_INITIALIZER, b = BSON_INITIALIZER;
+      bson_append_value(&a, "_id", 3, &v);
+      bson_append_value(&b, "_id", 3, bson_iter_value(&old_id));
+      cmp = bson_equal(&a, &b) ? 0 : 1;
+      bson_destroy(&a);
+      bson_destroy(&b);
+   }
    if (cmp != 0) {
       flora__update_value_json(&v, json, sizeof json);
    }
@@ -1694,7 +1815,7 @@ flora_update_apply(const flora_update_t *update, const bson_t *doc, bool is_inse
       *modified = false;
    }
    if (update->replacement) {
-      if (!apply_replacement(update, doc, out, error)) {
+      if (!apply_replacement(update, doc, is_insert, out, error)) {
          bson_reinit(out);
          return false;
       }
@@ -1719,14 +1840,20 @@ flora_update_apply(const flora_update_t *update, const bson_t *doc, bool is_inse
    r.ctx.root.value.value.v_doc.data_len = doc->len;
    flora__mval_expand(&r.ctx.root);
 
-   if (!apply_node(&r, update->root, 0)) {
-      goto cleanup;
+   {
+      const unode_t *root = update->root;
+      if (!apply_nodes(&r, &root, 1, 0)) {
+         goto cleanup;
+      }
    }
    if (!check_id(&r.ctx.root, doc, error)) {
       goto cleanup;
    }
    {
       const mval_t *id = is_insert ? find_id(&r.ctx.root) : NULL;
+      if (id && !check_id_type(flora__mval_type(id), error)) {
+         goto cleanup;
+      }
       if (id) {
          flora__mval_append(out, "_id", 3, id);
       }
@@ -1808,8 +1935,19 @@ collect_equalities(bson_iter_t *it, equalities_t *eq)
       if (BSON_ITER_HOLDS_DOCUMENT(it) && bson_iter_recurse(it, &child) &&
           bson_iter_next(&child) && bson_iter_key(&child)[0] == '$') {
          do {
-            if (strcmp(bson_iter_key(&child), "$eq") == 0) {
+            const char *op = bson_iter_key(&child);
+            bson_iter_t list;
+            if (strcmp(op, "$eq") == 0) {
                add_equality(eq, key, bson_iter_value(&child));
+            } else if ((strcmp(op, "$in") == 0 || strcmp(op, "$all") == 0) &&
+                       BSON_ITER_HOLDS_ARRAY(&child) && bson_iter_recurse(&child, &list) &&
+                       bson_iter_next(&list)) {
+               /* a one-element $in or $all implies that equality */
+               bson_iter_t only = list;
+               if (!bson_iter_next(&list) && !BSON_ITER_HOLDS_REGEX(&only) &&
+                   !(strcmp(op, "$all") == 0 && BSON_ITER_HOLDS_DOCUMENT(&only))) {
+                  add_equality(eq, key, bson_iter_value(&only));
+               }
             }
          } while (bson_iter_next(&child));
          continue;

@@ -136,6 +136,12 @@ parse_push(leaf_t *leaf, const bson_iter_t *it, flora_error_t *error)
    bson_iter_recurse(it, &child);
    while (bson_iter_next(&child)) {
       const char *key = bson_iter_key(&child);
+      bson_iter_t dup = child;
+      if (bson_iter_find(&dup, key)) {
+         flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
+                         "Only one %s is supported.", key);
+         return false;
+      }
       if (strcmp(key, "$each") == 0) {
          if (!BSON_ITER_HOLDS_ARRAY(&child)) {
             flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
@@ -518,10 +524,10 @@ not_array(apply_ctx_t *ctx, const leaf_t *leaf, const mval_t *target, const char
       flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
                       "Cannot apply $addToSet to non-array field. Field named '%s' has non-array "
                       "type %s",
-                      path, type);
+                      strrchr(path, '.') ? strrchr(path, '.') + 1 : path, type);
       break;
    case OP_POP:
-      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
+      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_TYPE_MISMATCH,
                       "Path '%s' contains an element of non-array type '%s'", path, type);
       break;
    default:

@@ -116,8 +116,10 @@ typedef struct leaf {
    flora_matcher_t *pull_matcher;
    /* $pop */
    int pop_dir;
-   /* $rename: the source path */
+   /* $rename: the source path, whole and split into components */
    char *from;
+   char **from_comps;
+   size_t n_from;
 } leaf_t;
 
 /* The state of one flora_update_apply call, as the array operators need it. */
