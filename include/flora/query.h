@@ -136,8 +136,10 @@ bool flora_update_upsert_seed(const bson_t *filter, bson_t *out, flora_error_t *
 
 typedef struct flora_pipeline flora_pipeline_t;
 
-/* Fetches the documents of another collection whose `field` equals one of `values`
- * (for $lookup). Appends copies to *out. */
+/* Fetches the documents of another collection that the filter {field: value} matches
+ * (for $lookup: query equality, so an array field matches by element and a null value
+ * matches null and missing). Called once per distinct local value. Appends copies to
+ * *out (owned by the caller); returns false with *error set on failure. */
 typedef bool (*flora_lookup_fn)(void *ctx, const char *collection, const char *field,
                                 const bson_value_t *value, flora_docs_t *out,
                                 flora_error_t *error);
@@ -145,8 +147,11 @@ typedef bool (*flora_lookup_fn)(void *ctx, const char *collection, const char *f
 /* Compiles a pipeline (an array document of stages). Stages: $match $project $addFields
  * $set $unset $group ($sum $avg $min $max $first $last $push $addToSet, $count) $sort
  * $skip $limit $unwind (with includeArrayIndex, preserveNullAndEmptyArrays) $lookup
- * (localField/foreignField form) $count $replaceRoot $sortByCount, and the expression
- * operators listed in docs/query.md. */
+ * (localField/foreignField form, optionally with a sub-pipeline) $count $replaceRoot
+ * $replaceWith $sortByCount, and the expression operators listed in docs/query.md
+ * (section "Aggregation"). Any other stage, accumulator or operator fails with code 2;
+ * malformed stages with MongoDB's code (e.g. 15955 for $group without _id). Returns NULL
+ * on error. */
 flora_pipeline_t *flora_pipeline_new(const bson_t *pipeline, flora_error_t *error);
 void flora_pipeline_destroy(flora_pipeline_t *pipeline);
 
@@ -157,7 +162,9 @@ size_t flora_pipeline_prefix(const flora_pipeline_t *pipeline, const bson_t **ma
                              const bson_t **sort);
 
 /* Runs the stages from skip_stages on over *docs (consumed; left empty) and writes the
- * result into *out (appended). lookup is called for $lookup stages. now_ms serves $$NOW. */
+ * result into *out (appended). lookup is called for $lookup stages (it must not be NULL
+ * when the pipeline has one). now_ms serves $$NOW. Runtime errors (e.g. $divide by zero,
+ * $add of a string) fail with MongoDB's code; *out is then left as it was. */
 bool flora_pipeline_run(const flora_pipeline_t *pipeline, size_t skip_stages, flora_docs_t *docs,
                         flora_lookup_fn lookup, void *lookup_ctx, int64_t now_ms,
                         flora_docs_t *out, flora_error_t *error);
