@@ -40,7 +40,9 @@ flora_error_prefix(flora_error_t *error, const char *fmt, ...)
    va_start(ap, fmt);
    vsnprintf(prefix, sizeof prefix, fmt, ap);
    va_end(ap);
-   snprintf(joined, sizeof joined, "%s: %s", prefix, error->message);
+   if (snprintf(joined, sizeof joined, "%s: %s", prefix, error->message) < 0) {
+      return;
+   }
    memcpy(error->message, joined, sizeof joined);
 }
 
