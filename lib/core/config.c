@@ -459,6 +459,33 @@ flora_config_set(flora_config_t *config, const char *key, const char *value, con
    return true;
 }
 
+bool
+flora_config_copy(flora_config_t **out, const flora_config_t *config, flora_error_t *error)
+{
+   flora_config_t *copy = NULL;
+
+   FLORA_ASSERT_ARG(out);
+   FLORA_ASSERT_ARG(config);
+   *out = NULL;
+   copy = calloc(1, sizeof *copy);
+   if (!copy) {
+      goto oom;
+   }
+   for (size_t i = 0; i < N_KEYS; i++) {
+      copy->values[i] = config->values[i];
+      copy->values[i].str = strdup(config->values[i].str);
+      if (!copy->values[i].str) {
+         goto oom;
+      }
+   }
+   *out = copy;
+   return true;
+oom:
+   flora_config_destroy(copy);
+   flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_SYSTEM, "out of memory");
+   return false;
+}
+
 void
 flora_config_destroy(flora_config_t *config)
 {
