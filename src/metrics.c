@@ -15,7 +15,10 @@
 #endif
 
 static const double buckets[] = {.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
+static const char *const bucket_labels[] = {"0.001", "0.005", "0.01", "0.025", "0.05", "0.1",
+                                            "0.25",  "0.5",   "1",    "2.5",   "5",    "10"};
 #define N_BUCKETS (sizeof buckets / sizeof buckets[0])
+_Static_assert(sizeof bucket_labels / sizeof bucket_labels[0] == N_BUCKETS, "one label per bucket");
 
 typedef struct request_series {
    char *route;
@@ -313,9 +316,8 @@ render_durations(flora_metrics_t *m, bson_string_t *s)
          cumulative += d->bucket_counts[b];
          bson_string_append(s, "flora_http_request_duration_seconds_bucket{route=\"");
          append_label(s, d->route);
-         bson_string_append(s, "\",le=\"");
-         append_double(s, buckets[b]);
-         bson_string_append_printf(s, "\"} %" PRIu64 "\n", cumulative);
+         bson_string_append_printf(s, "\",le=\"%s\"} %" PRIu64 "\n", bucket_labels[b],
+                                   cumulative);
       }
       bson_string_append(s, "flora_http_request_duration_seconds_bucket{route=\"");
       append_label(s, d->route);

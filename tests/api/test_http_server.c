@@ -445,6 +445,7 @@ static void
 test_error_answers(void **state)
 {
    static char big[2048];
+   static char deep[1000];
    const error_case_t cases[] = {
       {{"GET", "/nope"}, 404, "not_found", "no such route"},
       {{"GET", "/echo/a"}, 404, "not_found", NULL},
@@ -467,12 +468,17 @@ test_error_answers(void **state)
       {{"POST", "/json", "{}x"}, 400, "invalid_argument", NULL},
       {{"POST", "/json", big, sizeof big}, 413, "payload_too_large", "1024 bytes"},
       {{"POST", "/json", big, sizeof big, true}, 413, "payload_too_large", "1024 bytes"},
+      {{"POST", "/json", deep}, 400, "invalid_argument", "not valid JSON"},
       {{"GET", "/fail"}, 500, "internal", "internal error"},
       {{"GET", "/store-error"}, 500, "internal", "internal error"},
       {{"GET", "/conflict"}, 409, "conflict", "sku is taken"},
    };
 
    (void) state;
+   /* {"a":{"a":...  nested deeper than libbson's JSON reader allows, and unterminated. */
+   for (size_t i = 0; i + 6 < sizeof deep; i += 5) {
+      memcpy(deep + i, "{\"a\":", 5);
+   }
    memset(big, ' ', sizeof big);
    big[0] = '{';
    big[sizeof big - 1] = '}';

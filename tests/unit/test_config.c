@@ -114,9 +114,20 @@ test_file_and_env_precedence(void **state)
    assert_null(strstr(printed, "ecret"));
    free(printed);
 
-   /* A command-line flag beats both. */
-   assert_true(flora_config_set(c, "http.port", "6060", "--port", &e));
-   assert_int_equal(flora_config_int(c, "http.port"), 6060);
+   /* A command-line flag beats both; a copy is independent of the original. */
+   {
+      flora_config_t *copy = NULL;
+
+      assert_true(flora_config_copy(&copy, c, &e));
+      assert_true(flora_config_set(copy, "http.port", "6060", "--port", &e));
+      assert_int_equal(flora_config_int(copy, "http.port"), 6060);
+      assert_int_equal(flora_config_int(c, "http.port"), 7070);
+      assert_string_equal(flora_config_string(copy, "store.uri"), "sqlite:/tmp/x #1.db");
+      printed = capture(copy);
+      assert_non_null(strstr(printed, "http.port = 6060  # --port\n"));
+      free(printed);
+      flora_config_destroy(copy);
+   }
    flora_config_destroy(c);
 }
 
