@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -723,9 +724,10 @@ test_concurrent_requests(void **state)
    }
 }
 
-/* Raw bytes to the server; returns what it answered (static buffer). */
+/* Raw bytes to a port; returns what the server answered (static buffer). half_close: shut
+ * our side down after sending (else wait for the server to answer or close). */
 static const char *
-raw_exchange(const char *data, size_t len)
+raw_exchange_port(uint16_t port, const char *data, size_t len, bool half_close)
 {
    static char buf[8192];
    struct sockaddr_in sa = {0};
@@ -734,7 +736,7 @@ raw_exchange(const char *data, size_t len)
    struct timeval tv = {5, 0};
 
    sa.sin_family = AF_INET;
-   sa.sin_port = htons(flora_server_port(fx.server));
+   sa.sin_port = htons(port);
    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
    assert_int_equal(connect(fd, (struct sockaddr *) &sa, sizeof sa), 0);
    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -746,7 +748,9 @@ raw_exchange(const char *data, size_t len)
       }
       off += (size_t) w;
    }
-   shutdown(fd, SHUT_WR);
+   if (half_close) {
+      shutdown(fd, SHUT_WR);
+   }
    for (;;) {
       ssize_t n = recv(fd, buf + got, sizeof buf - 1 - got, 0);
 
@@ -758,6 +762,51 @@ raw_exchange(const char *data, size_t len)
    buf[got] = '\0';
    close(fd);
    return buf;
+}
+
+static const char *
+raw_exchange(const char *data, size_t len)
+{
+   return raw_exchange_port(flora_server_port(fx.server), data, len, true);
+}
+
+static double
+now_s(void)
+{
+   struct timespec ts;
+
+   clock_gettime(CLOCK_MONOTONIC, &ts);
+   return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* An announced oversized body is refused without being sent; an idle connection is
+ * closed after connection_timeout_s. */
+static void
+test_early_413_and_idle_timeout(void **state)
+{
+   static const char headers_only[] = "POST /json HTTP/1.1\r\nHost: x\r\n"
+                                      "Content-Length: 50000000\r\n\r\n";
+   fixture_t f;
+   flora_server_options_t o = test_options();
+   const char *answer;
+   double t0;
+
+   (void) state;
+   o.connection_timeout_s = 1;
+   start(&f, &o);
+   t0 = now_s();
+   answer = raw_exchange_port(flora_server_port(f.server), headers_only, sizeof headers_only - 1,
+                              false);
+   assert_memory_equal(answer, "HTTP/1.1 413 ", 13);
+   assert_non_null(strstr(answer, "\"payload_too_large\""));
+   assert_true(now_s() - t0 < 1.0); /* answered at once, not after the timeout */
+
+   t0 = now_s();
+   answer = raw_exchange_port(flora_server_port(f.server), "", 0, false);
+   assert_string_equal(answer, "");
+   assert_true(now_s() - t0 >= 0.9);
+   assert_true(now_s() - t0 < 4.5);
+   stop(&f);
 }
 
 static void
@@ -945,6 +994,7 @@ main(void)
       cmocka_unit_test(test_admin_auth),
       cmocka_unit_test(test_concurrent_requests),
       cmocka_unit_test(test_hostile_input),
+      cmocka_unit_test(test_early_413_and_idle_timeout),
       cmocka_unit_test(test_metrics_exposition),
       cmocka_unit_test(test_graceful_stop),
       cmocka_unit_test(test_bad_bind_address),
