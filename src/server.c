@@ -122,18 +122,25 @@ percent_decode(const char *s, size_t n, bool *bad)
    return out;
 }
 
-/* Splits the raw path into decoded segments ("/a/b%20c" -> "a", "b c"). Returns 0, or 400
- * for bad encoding, 404 for too many segments, 500 for no memory. */
-static int
+typedef enum split_result {
+   SPLIT_OK = 0,
+   SPLIT_NOT_A_PATH,     /* the request target does not start with '/' */
+   SPLIT_BAD_ENCODING,   /* malformed %XX or %00 */
+   SPLIT_TOO_DEEP,       /* more segments than any route has */
+   SPLIT_NO_MEMORY,
+} split_result_t;
+
+/* Splits the raw path into decoded segments ("/a/b%20c" -> "a", "b c"). */
+static split_result_t
 split_path(conn_ctx_t *ctx, const char *path)
 {
    const char *p = path + 1;
 
    if (*path != '/') {
-      return 400;
+      return SPLIT_NOT_A_PATH;
    }
    if (*p == '\0') {
-      return 0; /* "/" has no segments */
+      return SPLIT_OK; /* "/" has no segments */
    }
    for (;;) {
       const char *slash = strchr(p, '/');
@@ -141,15 +148,15 @@ split_path(conn_ctx_t *ctx, const char *path)
       bool bad = false;
 
       if (ctx->n_segments == MAX_SEGMENTS) {
-         return 404;
+         return SPLIT_TOO_DEEP;
       }
       ctx->segments[ctx->n_segments] = percent_decode(p, len, &bad);
       if (!ctx->segments[ctx->n_segments]) {
-         return bad ? 400 : 500;
+         return bad ? SPLIT_BAD_ENCODING : SPLIT_NO_MEMORY;
       }
       ctx->n_segments++;
       if (!slash) {
-         return 0;
+         return SPLIT_OK;
       }
       p = slash + 1;
    }
@@ -589,6 +596,8 @@ run_handler(conn_ctx_t *ctx)
    } else if (res.status < 100 || res.status > 599) {
       FLORA_LOG_ERROR("http", "handler set an invalid status", "route", ctx->route->name,
                       "request_id", ctx->request_id);
+      free(res.location);
+      res.location = NULL;
       flora_http_error(&res, 500, "internal", NULL, "internal error", NULL);
    }
    ok = send_answer(ctx, &res, NULL);
@@ -640,7 +649,6 @@ begin_request(flora_server_t *server, struct MHD_Connection *connection, const c
 {
    conn_ctx_t *ctx = calloc(1, sizeof *ctx);
    const char *length;
-   int rc;
 
    if (!ctx) {
       return NULL;
@@ -668,14 +676,19 @@ begin_request(flora_server_t *server, struct MHD_Connection *connection, const c
 
       url = path ? path : "/";
    }
-   rc = split_path(ctx, url);
-   if (rc == 400) {
+   switch (split_path(ctx, url)) {
+   case SPLIT_OK:
+      break;
+   case SPLIT_NOT_A_PATH:
+      set_early(ctx, 400, "invalid_argument", "the request target must be a path");
+      return ctx;
+   case SPLIT_BAD_ENCODING:
       set_early(ctx, 400, "invalid_argument", "malformed percent-encoding in the path");
       return ctx;
-   } else if (rc == 404) {
+   case SPLIT_TOO_DEEP:
       set_early(ctx, 404, "not_found", "no such route");
       return ctx;
-   } else if (rc != 0) {
+   case SPLIT_NO_MEMORY:
       set_early(ctx, 500, "internal", "out of memory");
       return ctx;
    }

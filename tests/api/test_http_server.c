@@ -458,6 +458,8 @@ test_error_answers(void **state)
       {{"GET", "/echo/a%zz/b"}, 400, "invalid_argument", "percent-encoding in the path"},
       {{"GET", "/echo/a%2/b"}, 400, "invalid_argument", "path"},
       {{"GET", "/echo/a%00/b"}, 400, "invalid_argument", "path"},
+      {{"GET", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/1/2/3/4/5/6/7/8"}, 404,
+       "not_found", NULL},
       {{"GET", "/echo/a/b?q=%g1"}, 400, "invalid_argument", "query string"},
       {{"POST", "/json", "{\"a\": "}, 400, "invalid_argument", "not valid JSON"},
       {{"POST", "/json", "[1, 2]"}, 400, "invalid_argument", "must be a JSON object"},
@@ -836,6 +838,9 @@ test_hostile_input(void **state)
       if (i >= 2) {
          /* Requests MHD parses are answered, with a status line. */
          assert_memory_equal(answer, "HTTP/1.", 7);
+      }
+      if (strncmp(inputs[i], "GET * ", 6) == 0) {
+         assert_non_null(strstr(answer, "must be a path"));
       }
       if (i == 3) {
          /* The absolute form (RFC 9112 section 3.2.2) is routed by its path. */
