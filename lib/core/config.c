@@ -376,6 +376,21 @@ check_consistency(const flora_config_t *config, flora_error_t *error)
          return false;
       }
    }
+   /* An IANA zone name ("Europe/Moscow", "Etc/GMT+3"): names a file under the zoneinfo
+    * directory, so no "..", no leading '/', and only the characters such names use. */
+   find_key("shop.timezone", &d);
+   {
+      const char *tz = config->values[d].str;
+
+      if (tz[0] == '/' || strstr(tz, "..") ||
+          strspn(tz, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_+-") !=
+             strlen(tz)) {
+         flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_INVALID,
+                         "%s: shop.timezone: '%s' is not an IANA time zone name",
+                         config->values[d].source, tz);
+         return false;
+      }
+   }
    return true;
 }
 

@@ -171,6 +171,8 @@ test_errors_name_key_and_source(void **state)
       {NULL, "FLORA_HTTP_THREADS=999", {"env FLORA_HTTP_THREADS", "http.threads", "1..256"}},
       {NULL, "FLORA_CATALOG_PAGE_SIZE_MAX=10", {"catalog.page_size_default", "page_size_max"}},
       {"shop.currency = rub\n", NULL, {"bad.conf:1", "shop.currency", "ISO 4217"}},
+      {"shop.timezone = ../../etc/passwd\n", NULL, {"bad.conf:1", "shop.timezone", "IANA"}},
+      {"shop.timezone = Europe/Mos cow\n", NULL, {"bad.conf:1", "shop.timezone"}},
    };
 
    (void) state;
