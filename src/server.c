@@ -519,7 +519,12 @@ send_answer(conn_ctx_t *ctx, flora_http_response_t *res, const early_answer_t *e
    size_t len = 0;
    enum MHD_Result ok;
 
-   if (res->raw) {
+   if (res->status == 204 || res->status == 304) {
+      /* No body at all (RFC 9110 sections 15.3.5 and 15.4.5). */
+      content_type = NULL;
+      data = NULL;
+      len = 0;
+   } else if (res->raw) {
       data = res->raw;
       len = res->raw_len;
       res->raw = NULL;
@@ -538,12 +543,15 @@ send_answer(conn_ctx_t *ctx, flora_http_response_t *res, const early_answer_t *e
          }
       }
    }
-   response = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+   response = data ? MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE)
+                   : MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
    if (!response) {
       free(data);
       return MHD_NO;
    }
-   MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+   if (content_type) {
+      MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+   }
    MHD_add_response_header(response, "X-Request-Id", ctx->request_id);
    if (res->location) {
       MHD_add_response_header(response, MHD_HTTP_HEADER_LOCATION, res->location);

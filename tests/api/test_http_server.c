@@ -47,6 +47,16 @@ echo(flora_app_t *app, const flora_http_request_t *req, flora_http_response_t *r
 }
 
 static bool
+no_content(flora_app_t *app, const flora_http_request_t *req, flora_http_response_t *res)
+{
+   (void) app;
+   (void) req;
+   BSON_APPEND_UTF8(&res->body, "ignored", "a 204 has no body");
+   res->status = 204;
+   return true;
+}
+
+static bool
 post_json(flora_app_t *app, const flora_http_request_t *req, flora_http_response_t *res)
 {
    bson_t doc;
@@ -148,7 +158,7 @@ admin(flora_app_t *app, const flora_http_request_t *req, flora_http_response_t *
 
 static const flora_route_t routes[] = {
    {"GET", "/echo/{a}/{b}", "test.echo", FLORA_AUTH_NONE, echo},
-   {"DELETE", "/echo/{a}/{b}", "test.echo_delete", FLORA_AUTH_NONE, echo},
+   {"DELETE", "/echo/{a}/{b}", "test.echo_delete", FLORA_AUTH_NONE, no_content},
    {"POST", "/json", "test.json", FLORA_AUTH_NONE, post_json},
    {"GET", "/slow", "test.slow", FLORA_AUTH_NONE, slow},
    {"GET", "/fail", "test.fail", FLORA_AUTH_NONE, failing},
@@ -637,6 +647,22 @@ test_keep_alive(void **state)
 
       assert_int_equal(r.status, 200);
       assert_int_equal(r.connects, i == 0 ? 1 : 0); /* reused after the first */
+      reply_free(&r);
+   }
+   /* 204 has no body, and the connection stays usable. */
+   {
+      reply_t r = perform_on(curl, fx.base, &(request_t){"DELETE", "/echo/a/b"});
+
+      assert_int_equal(r.status, 204);
+      assert_int_equal(r.body_len, 0);
+      assert_null(header_of(&r, "Content-Type"));
+      /* RFC 9110 section 8.6: no Content-Length in a 204. */
+      assert_null(header_of(&r, "Content-Length"));
+      assert_int_equal(r.connects, 0);
+      reply_free(&r);
+      r = perform_on(curl, fx.base, &(request_t){"GET", "/echo/a/b"});
+      assert_int_equal(r.status, 200);
+      assert_int_equal(r.connects, 0);
       reply_free(&r);
    }
    /* Error answers without a body keep the connection too. */
