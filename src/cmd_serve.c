@@ -95,7 +95,8 @@ flora_cmd_serve(const flora_config_t *base, int argc, char **argv)
       goto cleanup;
    }
    store_options.pool_size = (int) flora_config_int(config, "store.pool_size");
-   store_options.ttl_sweep_interval_s = (int) flora_config_int(config, "store.ttl_sweep_interval_s");
+   store_options.ttl_sweep_interval_s =
+      (int) flora_config_int(config, "store.ttl_sweep_interval_s");
    store_options.busy_timeout_ms = (int) flora_config_int(config, "store.busy_timeout_ms");
    store_options.transaction_timeout_ms =
       (int) flora_config_int(config, "store.transaction_timeout_ms");

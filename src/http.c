@@ -82,8 +82,9 @@ flora_http_fail(flora_http_response_t *res, const flora_error_t *error)
       char code[16];
 
       snprintf(code, sizeof code, "%u", error->code);
-      FLORA_LOG_ERROR("http", "internal error", "domain", flora_error_domain_name(error->domain),
-                      "code", code, "error", error->message);
+      FLORA_LOG_ERROR("http", "internal error", "error_domain",
+                      flora_error_domain_name(error->domain), "error_code", code, "error",
+                      error->message);
       return flora_http_error(res, status, "internal", NULL, "internal error", NULL);
    }
    return flora_http_error(res, status, code_name(error, status), NULL, error->message, NULL);

@@ -847,8 +847,10 @@ test_hostile_input(void **state)
       "GET http://example.com/echo/a/b?q=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
       "GET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
       "POST /json HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: -5\r\n\r\n{}",
-      "POST /json HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 99999999999999999999999\r\n\r\n{}",
-      "POST /json HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\n{}\r\n0\r\n\r\n",
+      "POST /json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+      "Content-Length: 99999999999999999999999\r\n\r\n{}",
+      "POST /json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+      "Transfer-Encoding: chunked\r\n\r\nZZZ\r\n{}\r\n0\r\n\r\n",
       "GET /echo/%/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
       "GET /echo/a/b?%=%&&=&q HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
       "GET /\x01\x02\xff HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -875,7 +877,8 @@ test_hostile_input(void **state)
       }
    }
    /* A header bigger than the connection's memory. */
-   n = (size_t) snprintf(huge, 200 * 1024, "GET /echo/a/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: ");
+   n = (size_t) snprintf(huge, 200 * 1024,
+                         "GET /echo/a/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: ");
    memset(huge + n, 'a', 150 * 1024);
    n += 150 * 1024;
    memcpy(huge + n, "\r\n\r\n", 4);
