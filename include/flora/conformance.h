@@ -10,7 +10,9 @@
  * compares the reply with the recorded response (flora_conformance_compare).
  *
  * A case is UNSUPPORTED when the engine refused it with code 2 and a message containing
- * "unsupported" (as a command error or a write error); otherwise PASS or FAIL. */
+ * "unsupported" or "not supported" (as a command error or a write error), or when it
+ * differs after an earlier UNSUPPORTED case of the same suite (the cases of a suite build on
+ * each other); otherwise PASS or FAIL. */
 #ifndef FLORA_CONFORMANCE_H
 #define FLORA_CONFORMANCE_H
 

@@ -496,10 +496,10 @@ dup_key_error(sq_engine_t *eng, const sq_coll_t *coll, const sq_index_t *ix, con
       bson_append_value(&one, "v", 1, pick);
       json = bson_as_relaxed_extended_json(&one, NULL);
       /* json is '{ "v" : VALUE }' */
-      if (json && strlen(json) > 9) {
+      if (json && strlen(json) > 10) {
          json[strlen(json) - 2] = '\0';
          len += (size_t) snprintf(msg + len, sizeof msg - len, "%s%s: %s", f ? ", " : "",
-                                  ix->fields[f], json + 9);
+                                  ix->fields[f], json + 8);
       }
       bson_free(json);
       bson_destroy(&one);

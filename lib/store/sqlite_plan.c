@@ -387,8 +387,16 @@ evaluate(sq_index_t *ix, const preds_t *ps, const sq_query_t *q, plan_t *out)
 /* Component bounds of a range in the index's byte space: lo (inclusive unless lo_after)
  * and hi (exclusive unless hi_after, then successor). */
 static void
-range_bounds(const pred_t *p, int dir, sq_buf_t *lo, bool *lo_after, sq_buf_t *hi, bool *hi_after)
+range_bounds(const pred_t *pin, int dir, bool one_sided, sq_buf_t *lo, bool *lo_after, sq_buf_t *hi,
+             bool *hi_after)
 {
+   pred_t one = *pin;
+   const pred_t *p = &one;
+   if (one_sided && one.has_lo && one.has_hi) {
+      /* multikey: {a: {$gt: 1, $lt: 2}} holds when one element is above 1 and another
+       * below 2, so the two bounds cannot be intersected (MongoDB does the same) */
+      one.has_hi = false;
+   }
    uint8_t r = flora__sqlite_key_type_byte(p->has_lo ? p->lo.value_type : p->hi.value_type);
    bool desc = dir < 0;
    const bson_value_t *first = desc ? (p->has_hi ? &p->hi : NULL) : (p->has_lo ? &p->lo : NULL);
@@ -455,7 +463,7 @@ build_intervals(plan_t *pl, const preds_t *ps)
          const pred_t *p = find_pred(ps, ix->fields[pl->n_eq]);
          sq_buf_t lo = SQ_BUF_INIT, hi = SQ_BUF_INIT;
          bool lo_after, hi_after;
-         range_bounds(p, ix->dirs[pl->n_eq], &lo, &lo_after, &hi, &hi_after);
+         range_bounds(p, ix->dirs[pl->n_eq], ix->multikey, &lo, &lo_after, &hi, &hi_after);
          flora__sqlite_buf_append(&iv->lo, prefix.data, prefix.len);
          flora__sqlite_buf_append(&iv->lo, lo.data, lo.len);
          if (lo_after) {
@@ -537,6 +545,9 @@ choose_plan(sq_coll_t *coll, const sq_query_t *q, plan_t *best, flora_error_t *e
    bool found_hint = false;
 
    memset(best, 0, sizeof *best);
+   if (is_natural_hint(q)) {
+      return true;
+   }
    collect_preds(&ps, q->filter);
    if (hinted && ((q->hint_name && strcmp(q->hint_name, "_id_") == 0) ||
                   (q->hint && bson_count_keys(q->hint) == 1 && bson_has_field(q->hint, "_id")))) {
@@ -782,8 +793,10 @@ apply_skip_limit(sq_rows_t *rows, int64_t skip, int64_t limit)
    for (size_t i = 0; i < s; i++) {
       bson_destroy(rows->items[i].doc);
    }
-   memmove(rows->items, rows->items + s, sizeof *rows->items * (rows->len - s));
-   rows->len -= s;
+   if (s > 0) {
+      memmove(rows->items, rows->items + s, sizeof *rows->items * (rows->len - s));
+      rows->len -= s;
+   }
    keep = limit > 0 && (size_t) limit < rows->len ? (size_t) limit : rows->len;
    for (size_t i = keep; i < rows->len; i++) {
       bson_destroy(rows->items[i].doc);
@@ -831,7 +844,7 @@ value_text(const bson_value_t *v)
       bson_free(json);
       return bson_strdup("?");
    }
-   out = bson_strndup(json + 9, n - 11);
+   out = bson_strndup(json + 8, n - 10);
    bson_free(json);
    return out;
 }
@@ -986,16 +999,24 @@ run_text(sq_conn_t *conn, sq_coll_t *coll, sq_index_t *ix, const char *search, e
          char **plan_sql, flora_error_t *error)
 {
    sq_rows_t hits = {0};
+   sq_text_terms_t terms = {NULL, 0};
    sqlite3_stmt *st;
-   bool ok = flora__sqlite_text_search(conn, coll, ix, search, &hits, plan_sql, error);
+   bool ok = flora__sqlite_text_search(conn, coll, ix, search, &hits, &terms, plan_sql, error);
 
    st = ok ? flora__sqlite_stmtf(conn, error, "SELECT doc FROM \"%s\" WHERE rid = ?", coll->table)
            : NULL;
    for (size_t i = 0; st && i < hits.len; i++) {
       sqlite3_bind_int64(st, 1, hits.items[i].rid);
       if (sqlite3_step(st) == SQLITE_ROW) {
-         bool more = consider(ex, hits.items[i].rid, sqlite3_column_blob(st, 0),
-                              sqlite3_column_bytes(st, 0), hits.items[i].score, true);
+         bson_t doc;
+         double score = 0;
+         bool more;
+         if (ex->want_scores &&
+             bson_init_static(&doc, sqlite3_column_blob(st, 0), (size_t) sqlite3_column_bytes(st, 0))) {
+            score = flora__sqlite_text_score(ix, &doc, &terms);
+         }
+         more = consider(ex, hits.items[i].rid, sqlite3_column_blob(st, 0),
+                         sqlite3_column_bytes(st, 0), score, true);
          sqlite3_reset(st);
          if (!more) {
             break;
@@ -1008,6 +1029,7 @@ run_text(sq_conn_t *conn, sq_coll_t *coll, sq_index_t *ix, const char *search, e
       ok = false;
    }
    flora__sqlite_rows_free(&hits);
+   flora__sqlite_text_terms_free(&terms);
    return ok;
 }
 
@@ -1053,8 +1075,10 @@ flora__sqlite_query(sq_engine_t *eng, sq_conn_t *conn, const char *coll_name,
    if (explain) {
       if (tix) {
          sq_rows_t tmp = {0};
-         ok = flora__sqlite_text_search(conn, coll, tix, search, &tmp, &text_sql, error);
+         sq_text_terms_t terms = {NULL, 0};
+         ok = flora__sqlite_text_search(conn, coll, tix, search, &tmp, &terms, &text_sql, error);
          flora__sqlite_rows_free(&tmp);
+         flora__sqlite_text_terms_free(&terms);
       } else {
          ok = true;
       }

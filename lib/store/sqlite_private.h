@@ -220,8 +220,18 @@ bool flora__sqlite_query(sq_engine_t *eng, sq_conn_t *conn, const char *coll_nam
 bool flora__sqlite_text_create(sq_conn_t *conn, sq_coll_t *coll, sq_index_t *ix, flora_error_t *error);
 bool flora__sqlite_text_write(sq_conn_t *conn, sq_coll_t *coll, sq_index_t *ix, int64_t rid,
                               const bson_t *old_doc, const bson_t *new_doc, flora_error_t *error);
-/* Row ids and scores (higher is better) of the documents matching the $search string. */
+typedef struct sq_text_terms {
+   char **items;
+   size_t len;
+} sq_text_terms_t;
+
+/* Row ids of the documents matching the $search string (FTS5 order), and the distinct
+ * positive query terms in *terms (free with flora__sqlite_text_terms_free). */
 bool flora__sqlite_text_search(sq_conn_t *conn, sq_coll_t *coll, sq_index_t *ix, const char *search,
-                               sq_rows_t *rows, char **plan_sql, flora_error_t *error);
+                               sq_rows_t *rows, sq_text_terms_t *terms, char **plan_sql,
+                               flora_error_t *error);
+void flora__sqlite_text_terms_free(sq_text_terms_t *terms);
+/* MongoDB's textScore of doc for the query terms (fts_spec.cpp, text index version 3). */
+double flora__sqlite_text_score(const sq_index_t *ix, const bson_t *doc, const sq_text_terms_t *query);
 
 #endif

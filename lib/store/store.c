@@ -627,12 +627,26 @@ cleanup:
    return ok;
 }
 
+/* prepare_insert into a heap document (bson_t arrays from malloc are misaligned: bson_t
+ * asks for 128-byte alignment). NULL with *error on failure. */
+static bson_t *
+prepare_insert_new(const bson_t *doc, flora_error_t *error)
+{
+   bson_t tmp;
+   bson_t *copy = NULL;
+
+   if (prepare_insert(doc, &tmp, error)) {
+      copy = bson_copy(&tmp);
+   }
+   bson_destroy(&tmp);
+   return copy;
+}
+
 bool
 flora_store_insert_many(flora_store_t *store, const char *collection, const bson_t *const *docs,
                         size_t n_docs, const bson_t *opts, bson_t *reply, flora_error_t *error)
 {
-   bson_t *prepared = NULL;
-   const bson_t **valid = NULL;
+   bson_t **prepared = NULL;
    bson_t tmp;
    bson_t *dst = reply ? reply : &tmp;
    flora_error_t first_error;
@@ -657,32 +671,32 @@ flora_store_insert_many(flora_store_t *store, const char *collection, const bson
                       "Write batch sizes must be between 1 and 100000. Got 0 operations.");
       goto cleanup;
    }
+   /* Ordered: the documents before the first bad one are inserted; unordered: the bad
+    * documents are left out and the others inserted (MongoDB's semantics). The first
+    * error is reported. */
    prepared = bson_malloc0(n_docs * sizeof *prepared);
-   valid = bson_malloc0(n_docs * sizeof *valid);
    for (i = 0; i < n_docs; i++) {
+      flora_error_t doc_error;
+      bson_t *doc;
+
       FLORA_ASSERT_ARG(docs[i]);
-      if (!prepare_insert(docs[i], &prepared[i], &first_error)) {
+      doc = prepare_insert_new(docs[i], &doc_error);
+      if (doc) {
+         prepared[n_valid++] = doc;
+         continue;
+      }
+      if (!have_error) {
+         first_error = doc_error;
          have_error = true;
-         i++;
+      }
+      if (ordered) {
          break;
       }
-      valid[n_valid++] = &prepared[i];
-   }
-   /* Unordered: the bad documents are left out and the others inserted (MongoDB's
-    * unordered semantics); ordered: the documents before the first bad one. */
-   for (; i < n_docs && !ordered; i++) {
-      flora_error_t later;
-
-      if (prepare_insert(docs[i], &prepared[i], &later)) {
-         valid[n_valid++] = &prepared[i];
-      }
-   }
-   for (; i < n_docs; i++) {
-      bson_init(&prepared[i]);
    }
    if (n_valid > 0) {
       bson_reinit(dst);
-      if (!store->engine->insert(store, collection, valid, n_valid, ordered, dst, error)) {
+      if (!store->engine->insert(store, collection, (const bson_t *const *) prepared, n_valid,
+                                 ordered, dst, error)) {
          goto cleanup;
       }
    } else {
@@ -696,13 +710,10 @@ flora_store_insert_many(flora_store_t *store, const char *collection, const bson
    }
    ok = true;
 cleanup:
-   if (prepared) {
-      for (i = 0; i < n_docs; i++) {
-         bson_destroy(&prepared[i]);
-      }
+   for (i = 0; prepared && i < n_valid; i++) {
+      bson_destroy(prepared[i]);
    }
    bson_free(prepared);
-   bson_free(valid);
    if (!reply) {
       bson_destroy(&tmp);
    }
