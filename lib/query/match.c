@@ -185,6 +185,8 @@ is_quantifier(const char *p, size_t *len)
    return true;
 }
 
+/* PCRE to POSIX ERE, see query_private.h. The POSIX engine runs without REG_NEWLINE (so a
+ * negated class matches a newline, as in PCRE); '.', '^' and '$' are rewritten instead. */
 static bool
 translate_regex(const char *p, bool opt_m, bool opt_s, bool opt_x, bson_string_t *out,
                 flora_error_t *error)
@@ -305,8 +307,10 @@ translate_regex(const char *p, bool opt_m, bool opt_s, bool opt_x, bson_string_t
             bson_string_append(out, "\\`");
             break;
          case 'z':
-         case 'Z':
             bson_string_append(out, "\\'");
+            break;
+         case 'Z':
+            bson_string_append(out, "(\n?\\')");
             break;
          case 't':
             bson_string_append_c(out, '\t');
@@ -356,11 +360,18 @@ translate_regex(const char *p, bool opt_m, bool opt_s, bool opt_x, bson_string_t
          }
          continue;
       case '.':
-         if (opt_s) {
-            bson_string_append(out, opt_m ? "(.|\n)" : ".");
-         } else {
-            bson_string_append(out, opt_m ? "." : "[^\n]");
-         }
+         bson_string_append(out, opt_s ? "." : "[^\n]");
+         p++;
+         continue;
+      case '^':
+         /* m: also just after a newline (the newline itself may be consumed: only the
+          * yes/no answer matters) */
+         bson_string_append(out, opt_m ? "(^|\n)" : "^");
+         p++;
+         continue;
+      case '$':
+         /* PCRE: the end, or before a final newline; m: before any newline */
+         bson_string_append(out, opt_m ? "($|\n)" : "(\n?$)");
          p++;
          continue;
       case '(':
@@ -459,7 +470,6 @@ flora__regex_init(flora__regex_t *re, const char *pattern, const char *options,
       goto cleanup;
    }
    flags |= opt_i ? REG_ICASE : 0;
-   flags |= opt_m ? REG_NEWLINE : 0;
    rc = regcomp(&re->re, posix->str, flags);
    if (rc != 0) {
       char msg[128];

@@ -260,9 +260,11 @@ reply_ok(bson_t *reply)
    BSON_APPEND_DOUBLE(reply, "ok", 1.0);
 }
 
-/* Appends a write error {index, code, errmsg}. */
+/* Appends a write error {index, code, errmsg} and, when given, the duplicate key's
+ * {keyPattern, keyValue} (MongoDB adds both to 11000 write errors). */
 static void
-append_write_error(bson_t *errors, uint32_t *n_errors, uint32_t index, const flora_error_t *err)
+append_write_error(bson_t *errors, uint32_t *n_errors, uint32_t index, const flora_error_t *err,
+                   const bson_t *dup_key)
 {
    bson_t we;
    char buf[16];
@@ -272,8 +274,78 @@ append_write_error(bson_t *errors, uint32_t *n_errors, uint32_t index, const flo
    BSON_APPEND_DOCUMENT_BEGIN(errors, key, &we);
    BSON_APPEND_INT32(&we, "index", (int32_t) index);
    BSON_APPEND_INT32(&we, "code", (int32_t) err->code);
+   if (dup_key) {
+      bson_concat(&we, dup_key);
+   }
    BSON_APPEND_UTF8(&we, "errmsg", err->message);
    bson_append_document_end(errors, &we);
+}
+
+/* For a duplicate key error of an inserted document: *out (initialised here) gets
+ * {keyPattern, keyValue} from the index named in MongoDB's message ("... index: NAME dup
+ * key: ...") and the document's values. False when they cannot be told (unknown index,
+ * text index, an array value: the colliding element is not known). */
+static bool
+duplicate_key_info(flora_store_t *store, const char *coll, const flora_error_t *err,
+                   const bson_t *doc, bson_t *out)
+{
+   const char *start = strstr(err->message, " index: ");
+   const char *end = start ? strstr(start + 8, " dup key") : NULL;
+   char name[256];
+   bson_t specs, pattern, value;
+   bson_iter_t it, field, found;
+   bool ok = false;
+
+   bson_init(out);
+   bson_init(&specs);
+   if (err->code != FLORA_STORE_DUPLICATE_KEY || !end || (size_t) (end - start - 8) >= sizeof name) {
+      goto cleanup;
+   }
+   snprintf(name, sizeof name, "%.*s", (int) (end - start - 8), start + 8);
+   bson_destroy(&specs);
+   if (!flora_store_list_indexes(store, coll, &specs, NULL)) {
+      goto cleanup;
+   }
+   bson_iter_init(&it, &specs);
+   while (bson_iter_next(&it)) {
+      bson_t spec;
+
+      view_of(&it, &spec);
+      if (!bson_iter_init_find(&field, &spec, "name") || !BSON_ITER_HOLDS_UTF8(&field) ||
+          strcmp(bson_iter_utf8(&field, NULL), name) != 0) {
+         continue;
+      }
+      if (!bson_iter_init_find(&field, &spec, "key") || !BSON_ITER_HOLDS_DOCUMENT(&field)) {
+         goto cleanup;
+      }
+      view_of(&field, &pattern);
+      BSON_APPEND_DOCUMENT(out, "keyPattern", &pattern);
+      BSON_APPEND_DOCUMENT_BEGIN(out, "keyValue", &value);
+      bson_iter_init(&field, &pattern);
+      while (bson_iter_next(&field)) {
+         if (!BSON_ITER_HOLDS_NUMBER(&field)) {
+            bson_append_document_end(out, &value);
+            goto cleanup;
+         }
+         if (!flora_document_get_path(doc, bson_iter_key(&field), &found)) {
+            BSON_APPEND_NULL(&value, bson_iter_key(&field));
+         } else if (BSON_ITER_HOLDS_ARRAY(&found)) {
+            bson_append_document_end(out, &value);
+            goto cleanup;
+         } else {
+            bson_append_iter(&value, bson_iter_key(&field), -1, &found);
+         }
+      }
+      bson_append_document_end(out, &value);
+      ok = true;
+      break;
+   }
+cleanup:
+   bson_destroy(&specs);
+   if (!ok) {
+      bson_reinit(out);
+   }
+   return ok;
 }
 
 /* A command-level failure among the per-document ones: the namespace itself is bad. */
@@ -538,7 +610,13 @@ cmd_insert(command_ctx_t *ctx, flora_error_t *error)
          }
          goto cleanup;
       }
-      append_write_error(&errors, &n_errors, index, &err);
+      {
+         bson_t dup;
+         bool have_dup = duplicate_key_info(ctx->store, ctx->coll, &err, &doc, &dup);
+
+         append_write_error(&errors, &n_errors, index, &err, have_dup ? &dup : NULL);
+         bson_destroy(&dup);
+      }
       if (ordered) {
          break;
       }
@@ -710,7 +788,7 @@ cmd_update(command_ctx_t *ctx, flora_error_t *error)
          }
          goto cleanup;
       }
-      append_write_error(&errors, &n_errors, index, &err);
+      append_write_error(&errors, &n_errors, index, &err, NULL);
       if (ordered) {
          break;
       }
@@ -815,7 +893,7 @@ cmd_delete(command_ctx_t *ctx, flora_error_t *error)
          }
          goto cleanup;
       }
-      append_write_error(&errors, &n_errors, index, &err);
+      append_write_error(&errors, &n_errors, index, &err, NULL);
       if (ordered) {
          break;
       }

@@ -673,6 +673,13 @@ m_update(flora_store_t *store, const char *coll, const bson_t *filter, const bso
    if (!op_opts(&lease, opts, NULL, &full, error)) {
       goto cleanup;
    }
+   /* updateOne's sort is a MongoDB 8.0 server feature that libmongoc 1.23 cannot send. */
+   if (bson_has_field(opts, "sort")) {
+      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
+                      "unsupported: the sort option of updateOne/replaceOne on the mongodb "
+                      "engine (use findOneAndUpdate)");
+      goto cleanup;
+   }
    collection = get_collection(&lease, coll);
    replacement = !(bson_iter_init(&it, update) && bson_iter_next(&it) &&
                    bson_iter_key(&it)[0] == '$');

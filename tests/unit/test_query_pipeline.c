@@ -580,6 +580,87 @@ test_prefix(void **state)
    bson_destroy(in2);
 }
 
+static bool
+failing_lookup(void *ctx, const char *collection, const char *field, const bson_value_t *value,
+               flora_docs_t *out, flora_error_t *error)
+{
+   (void) ctx;
+   (void) field;
+   (void) value;
+   (void) out;
+   flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_CONNECTION, "%s: engine unreachable",
+                   collection);
+   return false;
+}
+
+/* Errors from the engine's lookup and from expressions come back unchanged; the input is
+ * consumed and *out is left as it was. */
+static void
+test_errors_propagate(void **state)
+{
+   bson_t *spec = J("[{'$lookup': {'from': 'users', 'localField': 'u', 'foreignField': '_id', 'as': 'x'}}]");
+   bson_t *spec2 = J("[{'$set': {'d': {'$divide': ['$a', '$b']}}}]");
+   bson_t *doc = J("{'_id': 1, 'u': 'u1', 'a': 1, 'b': 0}");
+   bson_t *prior = J("{'kept': true}");
+   flora_docs_t docs = FLORA_DOCS_INIT, out = FLORA_DOCS_INIT;
+   flora_error_t error;
+   flora_pipeline_t *p = flora_pipeline_new(spec, &error);
+
+   (void) state;
+   assert_non_null(p);
+   flora_docs_append_copy(&out, prior);
+   flora_docs_append_copy(&docs, doc);
+   assert_false(flora_pipeline_run(p, 0, &docs, failing_lookup, NULL, 0, &out, &error));
+   assert_int_equal(error.code, FLORA_STORE_CONNECTION);
+   assert_string_equal(error.message, "users: engine unreachable");
+   assert_int_equal(docs.len, 0);
+   assert_int_equal(out.len, 1);
+   assert_bson_equal(out.items[0], prior);
+   flora_pipeline_destroy(p);
+
+   p = flora_pipeline_new(spec2, &error);
+   assert_non_null(p);
+   flora_docs_append_copy(&docs, doc);
+   assert_false(flora_pipeline_run(p, 0, &docs, NULL, NULL, 0, &out, &error));
+   assert_int_equal(error.domain, FLORA_DOMAIN_STORE);
+   assert_int_equal(error.code, FLORA_STORE_BAD_VALUE);
+   assert_string_equal(error.message, "can't $divide by zero");
+   assert_int_equal(out.len, 1);
+   flora_pipeline_destroy(p);
+
+   flora_docs_clear(&out);
+   bson_destroy(spec);
+   bson_destroy(spec2);
+   bson_destroy(doc);
+   bson_destroy(prior);
+}
+
+/* $$NOW is the now_ms the caller passes, the same for every document. */
+static void
+test_now(void **state)
+{
+   bson_t *spec = J("[{'$project': {'_id': 0, 'at': '$$NOW', 'age': {'$subtract': ['$$NOW', '$t']}}}]");
+   bson_t *doc = J("{'t': {'$date': {'$numberLong': '1000'}}}");
+   bson_t *want = J("{'at': {'$date': {'$numberLong': '5000'}}, 'age': {'$numberLong': '4000'}}");
+   flora_docs_t docs = FLORA_DOCS_INIT, out = FLORA_DOCS_INIT;
+   flora_error_t error;
+   flora_pipeline_t *p = flora_pipeline_new(spec, &error);
+
+   (void) state;
+   assert_non_null(p);
+   flora_docs_append_copy(&docs, doc);
+   flora_docs_append_copy(&docs, doc);
+   assert_true(flora_pipeline_run(p, 0, &docs, NULL, NULL, 5000, &out, &error));
+   assert_int_equal(out.len, 2);
+   assert_bson_equal(out.items[0], want);
+   assert_bson_equal(out.items[1], want);
+   flora_pipeline_destroy(p);
+   flora_docs_clear(&out);
+   bson_destroy(spec);
+   bson_destroy(doc);
+   bson_destroy(want);
+}
+
 int
 main(void)
 {
@@ -587,6 +668,8 @@ main(void)
       cmocka_unit_test(test_stage_cases),
       cmocka_unit_test(test_opendocdb_aggregation),
       cmocka_unit_test(test_prefix),
+      cmocka_unit_test(test_errors_propagate),
+      cmocka_unit_test(test_now),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);
 }
