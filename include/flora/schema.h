@@ -117,7 +117,16 @@ typedef struct flora_schema {
  * message "path: reason; path: reason" truncated to fit) and, when problems is not NULL,
  * appends every problem to it as an array document [{path, reason}, ...] (problems must be
  * an initialised, empty array document). Paths are dotted with array indexes
- * ("items.2.quantity"). */
+ * ("items.2.quantity").
+ * Rules: types are strict BSON types, with one widening: FLORA_T_INT64 also accepts int32
+ * (an int32 always fits an int64, and libbson's JSON parser makes small numbers int32).
+ * null passes only when FLORA_T_NULL is in the mask, and then no other rule applies to it;
+ * an absent field fails only when required. String lengths count Unicode code points
+ * (invalid UTF-8 is itself a problem); enum and pattern apply to strings, bounds to numbers
+ * of any type and to dates (ms since the epoch), lengths of arrays to their elements. A
+ * field's custom validator runs when its type matched; the schema's whole-document hook
+ * always runs. With timestamps, top-level createdAt/updatedAt must be dates, and strict
+ * schemas allow them and _id. Problems come in declaration order, then unknown fields. */
 bool flora_schema_validate(const flora_schema_t *schema, const bson_t *doc, bson_t *problems,
                            flora_error_t *error);
 
@@ -126,16 +135,29 @@ void flora_schema_problem(bson_t *problems, const char *path, const char *reason
 
 /* Writes into *out (initialised by the callee) doc with defaults filled in for missing
  * fields (recursively), and createdAt/updatedAt set to now_ms when the schema has
- * timestamps. _id gets a new ObjectId when missing. */
+ * timestamps. _id gets a new ObjectId when missing.
+ * Details: defaults fill absent fields only (not nulls), inside present subdocuments and
+ * every document element of arrays whose items have fields, and inside a default document
+ * itself; _id comes first; a createdAt the document already has is kept (Mongoose's rule),
+ * updatedAt is always now_ms. Errors: INPUT when a default_json does not parse. */
 bool flora_schema_prepare_insert(const flora_schema_t *schema, const bson_t *doc, int64_t now_ms,
                                  bson_t *out, flora_error_t *error);
 
 /* Writes into *out an update with updatedAt set (and, for upserts, createdAt via
- * $setOnInsert) when the schema has timestamps; otherwise a copy of update. */
+ * $setOnInsert) when the schema has timestamps; otherwise a copy of update.
+ * Details: the fields merge into an existing $set/$setOnInsert; an update that already
+ * names updatedAt (or createdAt) in any operator keeps its own, since adding ours would
+ * conflict (code 40); a replacement document gets updatedAt and keeps its createdAt.
+ * Errors: STORE code 9 when $set or $setOnInsert is not a document. */
 bool flora_schema_prepare_update(const flora_schema_t *schema, const bson_t *update,
                                  int64_t now_ms, bson_t *out, flora_error_t *error);
 
-/* {$jsonSchema: {...}} for the MongoDB collection validator. */
+/* {$jsonSchema: {...}} for the MongoDB collection validator (MongoDB manual: "$jsonSchema").
+ * It refuses what flora_schema_validate refuses except for rules $jsonSchema cannot state:
+ * bounds on dates, custom validators, the whole-document hook, and enum on a field that
+ * also accepts non-string types; the descriptions in the output name them. Patterns are
+ * POSIX ERE here and PCRE on MongoDB: keep to their common subset. Never fails today;
+ * *out is initialised by the callee. */
 bool flora_schema_json_schema(const flora_schema_t *schema, bson_t *out, flora_error_t *error);
 
 /* The index specifications (an array document, store.h's format). */

@@ -70,15 +70,55 @@ append_bound(bson_t *out, const char *key, double v)
 static void append_object(bson_t *out, const flora_field_t *fields, bool strict,
                           const flora_schema_t *top);
 
+/* The field's description, plus a note on the rules this validator leaves to Flora's, so
+ * that a reader of the collection's validator on MongoDB knows they exist. */
+static void
+append_description(bson_t *out, const flora_field_t *f)
+{
+   char notes[200], a[40], b[40];
+   size_t used = 0;
+   bool date_bounds = (f->types & FLORA_T_DATE) && (f->has_min || f->has_max);
+   bool enum_skipped = f->enum_values && (f->types & FLORA_T_STRING) &&
+                       (f->types & ~(uint32_t) (FLORA_T_STRING | FLORA_T_NULL)) != 0;
+
+   notes[0] = '\0';
+   if (date_bounds) {
+      a[0] = b[0] = '\0';
+      if (f->has_min) {
+         flora__schema_format_date((int64_t) f->min, a, sizeof a);
+      }
+      if (f->has_max) {
+         flora__schema_format_date((int64_t) f->max, b, sizeof b);
+      }
+      int n = snprintf(notes, sizeof notes, "dates%s%s%s%s", f->has_min ? " >= " : "", a,
+                       f->has_max ? " <= " : "", b);
+      used = n > 0 ? BSON_MIN((size_t) n, sizeof notes - 1) : 0;
+   }
+   if (enum_skipped) {
+      int n = snprintf(notes + used, sizeof notes - used, "%sstring enum", used ? ", " : "");
+      used = n > 0 ? BSON_MIN(used + (size_t) n, sizeof notes - 1) : used;
+   }
+   if (f->validate) {
+      snprintf(notes + used, sizeof notes - used, "%scustom check", used ? ", " : "");
+   }
+   if (notes[0]) {
+      char *text = bson_strdup_printf("%s%s(checked by Flora, not by $jsonSchema: %s)",
+                                      f->description ? f->description : "",
+                                      f->description ? " " : "", notes);
+      BSON_APPEND_UTF8(out, "description", text);
+      bson_free(text);
+   } else if (f->description) {
+      BSON_APPEND_UTF8(out, "description", f->description);
+   }
+}
+
 static void
 append_field_schema(bson_t *out, const flora_field_t *f)
 {
    uint32_t types = f->types;
 
    append_bson_type(out, types);
-   if (f->description) {
-      BSON_APPEND_UTF8(out, "description", f->description);
-   }
+   append_description(out, f);
    if ((types & FLORA_T_NUMBER) && f->has_min) {
       append_bound(out, "minimum", f->min);
    }
@@ -204,7 +244,14 @@ flora_schema_json_schema(const flora_schema_t *schema, bson_t *out, flora_error_
    if (schema->collection) {
       BSON_APPEND_UTF8(&js, "title", schema->collection);
    }
-   if (schema->description) {
+   if (schema->validate) {
+      char *text = bson_strdup_printf("%s%s(cross-field rules are checked by Flora, not by "
+                                      "$jsonSchema)",
+                                      schema->description ? schema->description : "",
+                                      schema->description ? " " : "");
+      BSON_APPEND_UTF8(&js, "description", text);
+      bson_free(text);
+   } else if (schema->description) {
       BSON_APPEND_UTF8(&js, "description", schema->description);
    }
    append_object(&js, schema->fields, schema->strict, schema);

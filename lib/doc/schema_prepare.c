@@ -45,23 +45,32 @@ find_field(const flora_field_t *fields, const char *key)
 static bool copy_value(const flora_field_t *f, const bson_iter_t *it, const char *key,
                        int64_t now_ms, bson_t *out, flora_error_t *error);
 
+/* Declared fields tracked in the copy pass; later ones are looked up in the document. */
+#define SEEN_FIELDS 64
+
 /* Copies doc's fields into out, then appends the defaults of the declared fields it lacks. */
 static bool
 copy_fields(const flora_field_t *fields, const bson_t *doc, int64_t now_ms, bson_t *out,
             flora_error_t *error)
 {
    bson_iter_t it;
+   bool seen[SEEN_FIELDS] = {false}; /* declared fields the document has, by position */
 
    if (bson_iter_init(&it, doc)) {
       while (bson_iter_next(&it)) {
          const char *key = bson_iter_key(&it);
-         if (!copy_value(find_field(fields, key), &it, key, now_ms, out, error)) {
+         const flora_field_t *f = find_field(fields, key);
+         if (f && f - fields < SEEN_FIELDS) {
+            seen[f - fields] = true;
+         }
+         if (!copy_value(f, &it, key, now_ms, out, error)) {
             return false;
          }
       }
    }
    for (const flora_field_t *f = fields; f && f->path; f++) {
-      if (f->default_kind == FLORA_DEFAULT_NONE || bson_has_field(doc, f->path)) {
+      bool present = f - fields < SEEN_FIELDS ? seen[f - fields] : bson_has_field(doc, f->path);
+      if (f->default_kind == FLORA_DEFAULT_NONE || present) {
          continue;
       }
       if (f->default_kind == FLORA_DEFAULT_NOW) {

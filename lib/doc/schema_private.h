@@ -21,9 +21,10 @@ bool flora__schema_type_accepts(uint32_t types, bson_type_t type);
 /* MongoDB's $jsonSchema bsonType alias of one FLORA_T_* bit ("string", "int", ...). */
 const char *flora__schema_bson_type_name(uint32_t bit);
 
-/* The compiled pattern of a field (compiled once per pattern string, cached for the
- * program's lifetime, thread-safe), or NULL when it does not compile (then *reason says
- * why). */
+/* The compiled pattern of a field, or NULL when it does not compile (then *reason says
+ * why). Compiled once per pattern and cached for the program's lifetime, keyed by the
+ * pattern's address: pattern must be static (schema tables are, schema.h), never a buffer
+ * that is reused. Thread-safe. */
 const regex_t *flora__schema_regex(const char *pattern, char *reason, size_t reason_len);
 
 /* Parses a default_json literal ("0", "\"RUB\"", "[]", "{\"$date\": ...}") and appends it

@@ -174,8 +174,8 @@ flora__schema_format_date(int64_t ms, char *buf, size_t len)
 
 /* ---- the pattern cache ------------------------------------------------------------ */
 
-/* Patterns live in static tables, so there are few of them; a list keyed by the pattern
- * text, filled under a mutex and never freed (it lives as long as the tables). */
+/* Patterns live in static tables, so there are few of them; a list keyed by the pattern's
+ * address, filled under a mutex and never freed (it lives as long as the tables). */
 typedef struct regex_entry {
    struct regex_entry *next;
    const char *pattern; /* borrowed from the static table */
@@ -194,8 +194,10 @@ flora__schema_regex(const char *pattern, char *reason, size_t reason_len)
    const regex_t *result = NULL;
 
    pthread_mutex_lock(&regex_lock);
+   /* Keyed by the pattern's address: it lives in a static table, so the address is
+    * stable, and a pointer comparison keeps the lookup cheap on every validated string. */
    for (e = regex_cache; e; e = e->next) {
-      if (e->pattern == pattern || strcmp(e->pattern, pattern) == 0) {
+      if (e->pattern == pattern) {
          break;
       }
    }
@@ -252,11 +254,17 @@ static size_t
 push(walk_t *w, const char *segment)
 {
    size_t old = w->path_len;
-   int n = snprintf(w->path + old, sizeof w->path - old, "%s%s", old ? "." : "", segment);
+   size_t len = strlen(segment);
+   size_t room = sizeof w->path - 1 - old; /* memcpy, not snprintf: this runs per field */
 
-   if (n > 0) {
-      w->path_len = BSON_MIN(old + (size_t) n, sizeof w->path - 1);
+   if (old > 0 && room > 0) {
+      w->path[w->path_len++] = '.';
+      room--;
    }
+   len = BSON_MIN(len, room);
+   memcpy(w->path + w->path_len, segment, len);
+   w->path_len += len;
+   w->path[w->path_len] = '\0';
    return old;
 }
 
@@ -279,7 +287,7 @@ problem(walk_t *w, const char *fmt, ...)
    va_start(ap, fmt);
    vsnprintf(reason, sizeof reason, fmt, ap);
    va_end(ap);
-   flora_schema_problem(w->problems, w->path_len ? w->path : "(document)", reason);
+   flora_schema_problem(w->problems, w->path, reason);
 }
 
 /* Exact comparison of an int64 with a double bound: -1, 0 or 1. */
@@ -505,53 +513,92 @@ static const flora_field_t timestamp_field = {
    .types = FLORA_T_DATE,
 };
 
-static bool
-is_declared(const flora_field_t *fields, const char *key)
+/* The index of the declared field named key, or n when none. */
+static size_t
+field_index(const flora_field_t *fields, size_t n, const char *key)
 {
-   for (const flora_field_t *f = fields; f && f->path; f++) {
-      if (strcmp(f->path, key) == 0) {
-         return true;
+   for (size_t i = 0; i < n; i++) {
+      if (fields[i].path[0] == key[0] && strcmp(fields[i].path, key) == 0) {
+         return i;
       }
    }
-   return false;
+   return n;
 }
+
+/* Fields found in the one pass over the document; lists longer than this look the rest
+ * up with bson_iter_init_find. */
+#define INDEXED_FIELDS 64
 
 static void
 walk_fields(walk_t *w, const flora_field_t *fields, bool strict, bool top,
             const flora_schema_t *schema, const bson_t *doc)
 {
+   static const char *const ts_names[] = {FLORA__SCHEMA_CREATED_AT, FLORA__SCHEMA_UPDATED_AT};
    bson_iter_t it;
+   /* Where each field's element starts (bson_iter_t cannot form arrays: it is
+    * over-aligned); 0 means absent, as no element starts at offset 0. */
+   uint32_t at[INDEXED_FIELDS] = {0}, key_len[INDEXED_FIELDS];
+   uint32_t ts_at[2] = {0, 0}, ts_key_len[2];
+   size_t n = 0, unknown = 0;
 
-   for (const flora_field_t *f = fields; f && f->path; f++) {
+   while (fields && fields[n].path) {
+      n++;
+   }
+   /* One pass: where each declared field is, implicit timestamps, unknown keys. */
+   if (bson_iter_init(&it, doc)) {
+      while (bson_iter_next(&it)) {
+         const char *key = bson_iter_key(&it);
+         size_t i = field_index(fields, n, key);
+         if (i < n) {
+            if (i < INDEXED_FIELDS && at[i] == 0) {
+               at[i] = bson_iter_offset(&it);
+               key_len[i] = bson_iter_key_len(&it);
+            }
+         } else if (top && strcmp(key, "_id") == 0) {
+            continue;
+         } else if (top && schema->timestamps && (strcmp(key, ts_names[0]) == 0 ||
+                                                  strcmp(key, ts_names[1]) == 0)) {
+            size_t k = strcmp(key, ts_names[0]) == 0 ? 0 : 1;
+            if (ts_at[k] == 0) {
+               ts_at[k] = bson_iter_offset(&it);
+               ts_key_len[k] = bson_iter_key_len(&it);
+            }
+         } else {
+            unknown++;
+         }
+      }
+   }
+   for (size_t i = 0; i < n; i++) {
+      const flora_field_t *f = &fields[i];
       size_t old = push(w, f->path);
-      if (bson_iter_init_find(&it, doc, f->path)) {
+      bool here = i < INDEXED_FIELDS
+                     ? at[i] != 0 && bson_iter_init_from_data_at_offset(
+                                        &it, bson_get_data(doc), doc->len, at[i], key_len[i])
+                     : bson_iter_init_find(&it, doc, f->path);
+      if (here) {
          check_value(w, f, &it);
       } else if (f->required) {
          problem(w, "is required");
       }
       pop(w, old);
    }
-   if (top && schema->timestamps) {
-      static const char *const names[] = {FLORA__SCHEMA_CREATED_AT, FLORA__SCHEMA_UPDATED_AT};
-      for (size_t i = 0; i < 2; i++) {
-         if (!is_declared(fields, names[i]) && bson_iter_init_find(&it, doc, names[i])) {
-            size_t old = push(w, names[i]);
-            check_value(w, &timestamp_field, &it);
-            pop(w, old);
-         }
+   for (size_t i = 0; i < 2; i++) {
+      if (ts_at[i] != 0 && bson_iter_init_from_data_at_offset(&it, bson_get_data(doc), doc->len,
+                                                               ts_at[i], ts_key_len[i])) {
+         size_t old = push(w, ts_names[i]);
+         check_value(w, &timestamp_field, &it);
+         pop(w, old);
       }
    }
-   if (!strict || !bson_iter_init(&it, doc)) {
+   if (!strict || unknown == 0 || !bson_iter_init(&it, doc)) {
       return;
    }
    while (bson_iter_next(&it)) {
       const char *key = bson_iter_key(&it);
-      if (is_declared(fields, key)) {
-         continue;
-      }
-      if (top && (strcmp(key, "_id") == 0 ||
-                  (schema->timestamps && (strcmp(key, FLORA__SCHEMA_CREATED_AT) == 0 ||
-                                          strcmp(key, FLORA__SCHEMA_UPDATED_AT) == 0)))) {
+      if (field_index(fields, n, key) < n ||
+          (top && (strcmp(key, "_id") == 0 ||
+                   (schema->timestamps &&
+                    (strcmp(key, ts_names[0]) == 0 || strcmp(key, ts_names[1]) == 0))))) {
          continue;
       }
       size_t old = push(w, key);

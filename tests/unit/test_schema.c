@@ -814,6 +814,47 @@ test_json_schema_accepts_prepared(void **state)
    bson_destroy(doc);
 }
 
+/* enum applies to strings only; on a field that also takes numbers, the $jsonSchema leaves
+ * it out (its enum would refuse the numbers) and says so in the description. */
+static const char *const sizes[] = {"S", "M", "L", NULL};
+static const flora_field_t size_fields[] = {
+   {FLORA_FIELD_DEFAULTS, .path = "size", .types = FLORA_T_STRING | FLORA_T_INT32 | FLORA_T_NULL,
+    .enum_values = sizes, .has_max = true, .max = 100},
+   {.path = NULL},
+};
+static const flora_schema_t sized = {.collection = "sized", .fields = size_fields};
+
+static void
+test_json_schema_enum_multi_type(void **state)
+{
+   bson_t *expected = J("{'$jsonSchema': {'bsonType': 'object', 'title': 'sized', 'properties': {"
+                        " '_id': {}, 'size': {'bsonType': ['string', 'int', 'null'],"
+                        " 'description': '(checked by Flora, not by $jsonSchema: string enum)',"
+                        " 'maximum': {'$numberLong': '100'}}}}}");
+   static const struct {
+      const char *doc;
+      bool valid, js_valid;
+   } cases[] = {
+      {"{'size': 'M'}", true, true},   {"{'size': 40}", true, true},
+      {"{'size': null}", true, true},  {"{'size': 'XL'}", false, true},
+      {"{'size': 101}", false, false}, {"{'size': 1.5}", false, false},
+   };
+   bson_t out;
+
+   (void) state;
+   assert_true(flora_schema_json_schema(&sized, &out, NULL));
+   assert_bson_equal(&out, expected);
+   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      bson_t *doc = J(cases[i].doc);
+      print_message("doc: %s\n", cases[i].doc);
+      assert_int_equal(flora_schema_validate(&sized, doc, NULL, NULL), cases[i].valid);
+      assert_int_equal(json_schema_accepts(&out, doc), cases[i].js_valid);
+      bson_destroy(doc);
+   }
+   bson_destroy(&out);
+   bson_destroy(expected);
+}
+
 static void
 test_index_specs(void **state)
 {
@@ -925,6 +966,7 @@ main(void)
       cmocka_unit_test(test_prepare_update_plain_and_errors),
       cmocka_unit_test(test_json_schema_expected),
       cmocka_unit_test(test_json_schema_accepts_prepared),
+      cmocka_unit_test(test_json_schema_enum_multi_type),
       cmocka_unit_test(test_index_specs),
       cmocka_unit_test(test_index_specs_errors),
       cmocka_unit_test(test_markdown),
