@@ -904,7 +904,9 @@ is_operator_doc(const bson_value_t *v)
        !bson_iter_init(&it, &d) || !bson_iter_next(&it)) {
       return false;
    }
-   return bson_iter_key(&it)[0] == '$';
+   /* a DBRef ({$ref, $id[, $db]}) is a value, not operators */
+   return bson_iter_key(&it)[0] == '$' && strcmp(bson_iter_key(&it), "$ref") != 0 &&
+          strcmp(bson_iter_key(&it), "$id") != 0 && strcmp(bson_iter_key(&it), "$db") != 0;
 }
 
 static node_t *

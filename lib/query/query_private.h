@@ -128,10 +128,10 @@ int flora__parse_index(const char *s, size_t len);
  * match/no-match answer), (?:...) becomes (...), \A \z \Z anchor the subject, \t \n \r
  * \f \v \xHH are the characters, '.' does not match a newline unless option s is given,
  * '$' also matches before a final newline, option m makes ^ and $ match at line breaks,
- * option x drops unescaped whitespace and #-comments outside brackets, option i folds
- * ASCII case. Lookaround, backreferences, inline flags ((?i)), possessive quantifiers,
- * named groups and Unicode properties fail with code 51091 (MongoDB's "Regular expression
- * is invalid"), never with a different answer. */
+ * option x drops unescaped whitespace and #-comments outside brackets, option i folds case
+ * in the process locale (ASCII in "C"). Lookaround, backreferences, inline flags ((?i)),
+ * possessive quantifiers, named groups and Unicode properties fail with code 51091
+ * (MongoDB's "Regular expression is invalid"), never with a different answer. */
 typedef struct flora__regex {
    regex_t re;
    char *pattern; /* as given, owned */

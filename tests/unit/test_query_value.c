@@ -418,6 +418,48 @@ test_path_init_errors(void **state)
    assert_int_equal(flora__parse_index("1234567890", 10), -1);
 }
 
+static bool
+stop_at_second(void *ctx, flora__visit_kind_t kind, const bson_iter_t *value, int array_index)
+{
+   int *count = ctx;
+
+   (void) kind;
+   (void) value;
+   (void) array_index;
+   return ++*count < 2;
+}
+
+static void
+test_path_walk_stops(void **state)
+{
+   bson_t *d = J("{'a': [{'b': 1}, {'b': 2}, {'b': 3}]}");
+   flora__path_t path;
+   int count = 0;
+
+   (void) state;
+   assert_true(flora__path_init(&path, "a.b", NULL));
+   assert_false(flora__path_walk(&path, d, 0, stop_at_second, &count));
+   assert_int_equal(count, 2);
+   flora__path_clear(&path);
+   flora__path_clear(NULL);
+   bson_destroy(d);
+}
+
+static void
+test_type_names(void **state)
+{
+   (void) state;
+   assert_string_equal(flora__type_name(BSON_TYPE_DOUBLE), "double");
+   assert_string_equal(flora__type_name(BSON_TYPE_INT32), "int");
+   assert_string_equal(flora__type_name(BSON_TYPE_INT64), "long");
+   assert_string_equal(flora__type_name(BSON_TYPE_DECIMAL128), "decimal");
+   assert_string_equal(flora__type_name(BSON_TYPE_DOCUMENT), "object");
+   assert_string_equal(flora__type_name(BSON_TYPE_OID), "objectId");
+   assert_string_equal(flora__type_name(BSON_TYPE_DATE_TIME), "date");
+   assert_string_equal(flora__type_name(BSON_TYPE_MAXKEY), "maxKey");
+   assert_null(flora__type_name(BSON_TYPE_EOD));
+}
+
 static void
 test_text_score(void **state)
 {
@@ -448,7 +490,8 @@ main(void)
       cmocka_unit_test(test_number_as_int64), cmocka_unit_test(test_docs_list),
       cmocka_unit_test(test_check_storable),  cmocka_unit_test(test_get_path),
       cmocka_unit_test(test_path_walk),       cmocka_unit_test(test_path_init_errors),
-      cmocka_unit_test(test_text_score),
+      cmocka_unit_test(test_text_score),      cmocka_unit_test(test_path_walk_stops),
+      cmocka_unit_test(test_type_names),
    };
 
    return cmocka_run_group_tests(tests, NULL, NULL);
