@@ -110,7 +110,7 @@ typedef struct flora_update flora_update_t;
 
 /* Compiles an update: either operators ($set $unset $inc $mul $min $max $rename
  * $setOnInsert $currentDate $push with $each/$slice/$sort/$position, $addToSet with $each,
- * $pull $pullAll $pop; positional `$`, `$[]`, `$[<id>]` with array_filters) or a
+ * $pull $pullAll $pop $bit; positional `$`, `$[]`, `$[<id>]` with array_filters) or a
  * replacement document (no operators). array_filters is the arrayFilters array (an array
  * document) or NULL. Conflicting paths (e.g. $set a and $inc a.b) fail with code 40. */
 flora_update_t *flora_update_new(const bson_t *update, const bson_t *array_filters,

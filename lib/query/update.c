@@ -601,7 +601,7 @@ static const struct {
    {"$rename", OP_RENAME},     {"$setOnInsert", OP_SET_ON_INSERT},
    {"$currentDate", OP_CURRENT_DATE},
    {"$push", OP_PUSH},         {"$addToSet", OP_ADD_TO_SET}, {"$pull", OP_PULL},
-   {"$pullAll", OP_PULL_ALL},  {"$pop", OP_POP},
+   {"$pullAll", OP_PULL_ALL},  {"$pop", OP_POP},             {"$bit", OP_BIT},
 };
 
 static bool
@@ -648,6 +648,47 @@ parse_current_date(leaf_t *leaf, const bson_iter_t *it, flora_error_t *error)
       flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
                       "The '$type' string field is required to be 'date' or 'timestamp': "
                       "{$currentDate: {field : {$type: 'date'}}}");
+      return false;
+   }
+   return true;
+}
+
+/* $bit: {field: {and|or|xor: int32|int64, ...}}, at least one (bit_node.cpp). */
+static bool
+parse_bit(const bson_iter_t *it, flora_error_t *error)
+{
+   bson_iter_t child;
+   bool any = false;
+
+   if (!BSON_ITER_HOLDS_DOCUMENT(it) || !bson_iter_recurse(it, &child)) {
+      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
+                      "The $bit modifier is not compatible with a %s. You must pass in an "
+                      "embedded document: {$bit: {field: {and/or/xor: #}}",
+                      type_name(bson_iter_type(it)));
+      return false;
+   }
+   while (bson_iter_next(&child)) {
+      const char *key = bson_iter_key(&child);
+      if (strcmp(key, "and") != 0 && strcmp(key, "or") != 0 && strcmp(key, "xor") != 0) {
+         flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
+                         "The $bit modifier only supports 'and', 'or', and 'xor', not '%s' which "
+                         "is an unknown operator",
+                         key);
+         return false;
+      }
+      if (!BSON_ITER_HOLDS_INT32(&child) && !BSON_ITER_HOLDS_INT64(&child)) {
+         flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
+                         "The $bit modifier field must be an Integer(32/64 bit); a '%s' is not "
+                         "supported here",
+                         type_name(bson_iter_type(&child)));
+         return false;
+      }
+      any = true;
+   }
+   if (!any) {
+      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
+                      "You must pass in at least one bitwise operation. The format is: {$bit: "
+                      "{field: {and/or/xor: #}}");
       return false;
    }
    return true;
@@ -759,6 +800,11 @@ parse_field(flora_update_t *u, op_kind_t op, const char *op_name, const bson_ite
       break;
    case OP_CURRENT_DATE:
       if (!parse_current_date(&leaf->leaf, it, error)) {
+         goto cleanup;
+      }
+      break;
+   case OP_BIT:
+      if (!parse_bit(it, error)) {
          goto cleanup;
       }
       break;
@@ -959,15 +1005,10 @@ flora_update_new(const bson_t *update, const bson_t *array_filters, flora_error_
          }
       }
       if (!op_name) {
-         if (strcmp(name, "$bit") == 0) {
-            flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
-                            "unsupported update operator %s", name);
-         } else {
-            flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
-                            "Unknown modifier: %s. Expected a valid update modifier or "
-                            "pipeline-style update specified as an array",
-                            name);
-         }
+         flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_FAILED_TO_PARSE,
+                         "Unknown modifier: %s. Expected a valid update modifier or "
+                         "pipeline-style update specified as an array",
+                         name);
          goto fail;
       }
       if (!BSON_ITER_HOLDS_DOCUMENT(&it)) {
@@ -1215,6 +1256,29 @@ arith(bool mul, const bson_value_t *cur, const bson_value_t *operand, bson_value
    return true;
 }
 
+/* $bit over an int32/int64 value: int32 with int32 stays int32, otherwise int64. */
+static void
+bit_apply(const leaf_t *leaf, const bson_value_t *cur, bson_value_t *out)
+{
+   bson_iter_t it;
+
+   *out = *cur;
+   bson_iter_init_from_data(&it, leaf->value.value.v_doc.data, leaf->value.value.v_doc.data_len);
+   while (bson_iter_next(&it)) {
+      const char *k = bson_iter_key(&it);
+      bool wide = out->value_type == BSON_TYPE_INT64 || BSON_ITER_HOLDS_INT64(&it);
+      int64_t a = as_int64(out), b = bson_iter_as_int64(&it), res;
+      res = k[0] == 'a' ? (a & b) : k[0] == 'o' ? (a | b) : (a ^ b);
+      if (wide) {
+         out->value_type = BSON_TYPE_INT64;
+         out->value.v_int64 = res;
+      } else {
+         out->value_type = BSON_TYPE_INT32;
+         out->value.v_int32 = (int32_t) res;
+      }
+   }
+}
+
 /* ---- leaves -------------------------------------------------------------------------- */
 
 static void
@@ -1290,6 +1354,21 @@ update_existing(run_t *r, const leaf_t *leaf, resolved_t *res, const char *path)
       flora__mval_clear(target);
       target->value = v;
       return true;
+   case OP_BIT:
+      if (flora__mval_type(target) != BSON_TYPE_INT32 &&
+          flora__mval_type(target) != BSON_TYPE_INT64) {
+         flora__update_describe_id(&r->ctx.root, id, sizeof id);
+         flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_BAD_VALUE,
+                         "Cannot apply $bit to a value of non-integral type.%s has the field %s of "
+                         "non-integer type %s",
+                         id, strrchr(path, '.') ? strrchr(path, '.') + 1 : path,
+                         type_name(flora__mval_type(target)));
+         return false;
+      }
+      bit_apply(leaf, &target->value, &v);
+      flora__mval_clear(target);
+      target->value = v;
+      return true;
    case OP_MIN:
    case OP_MAX:
       flora__mval_value(target, &tmp, &cur);
@@ -1337,6 +1416,13 @@ create_value(run_t *r, const leaf_t *leaf, mval_t *out)
       flora__mval_init_null(out);
       out->value = v;
       return true;
+   case OP_BIT: {
+      bson_value_t zero = {.value_type = BSON_TYPE_INT32};
+      bit_apply(leaf, &zero, &v);
+      flora__mval_init_null(out);
+      out->value = v;
+      return true;
+   }
    default:
       return flora__update_array_create(leaf, out);
    }

@@ -92,6 +92,7 @@ typedef enum {
    OP_PULL,
    OP_PULL_ALL,
    OP_POP,
+   OP_BIT,
 } op_kind_t;
 
 typedef enum { PULL_EQUAL, PULL_OBJECT, PULL_WRAPPED } pull_kind_t;
