@@ -60,6 +60,10 @@ typedef struct flora_route {
 
 /* Query-string parameter (URL-decoded), or NULL when absent. Borrowed for the request. */
 const char *flora_http_query(const flora_http_request_t *req, const char *name);
+/* Calls fn for every query-string parameter (URL-decoded name and value, value "" when
+ * absent) in order; stops when fn returns false. */
+typedef bool (*flora_http_param_fn)(void *ctx, const char *name, const char *value);
+void flora_http_query_each(const flora_http_request_t *req, flora_http_param_fn fn, void *ctx);
 /* Request header (case-insensitive name), or NULL. Borrowed for the request. */
 const char *flora_http_header(const flora_http_request_t *req, const char *name);
 /* Path parameter by name, or NULL. */
