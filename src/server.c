@@ -397,6 +397,24 @@ flora_http_query(const flora_http_request_t *req, const char *name)
    return NULL;
 }
 
+void
+flora_http_query_each(const flora_http_request_t *req, flora_http_param_fn fn, void *ctx)
+{
+   const conn_ctx_t *c;
+
+   FLORA_ASSERT_ARG(req);
+   FLORA_ASSERT_ARG(fn);
+   c = req->conn;
+   if (!c) {
+      return;
+   }
+   for (size_t i = 0; i < c->n_query; i++) {
+      if (!fn(ctx, c->query_names[i], c->query_values[i])) {
+         return;
+      }
+   }
+}
+
 const char *
 flora_http_header(const flora_http_request_t *req, const char *name)
 {

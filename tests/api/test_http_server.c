@@ -23,13 +23,27 @@
 
 static atomic_int slow_entered;
 
+/* Collects "name=value;" pairs, stopping after "stop". */
+static bool
+each_param(void *ctx, const char *name, const char *value)
+{
+   bson_string_t *s = ctx;
+
+   bson_string_append_printf(s, "%s=%s;", name, value);
+   return strcmp(name, "stop") != 0;
+}
+
 static bool
 echo(flora_app_t *app, const flora_http_request_t *req, flora_http_response_t *res)
 {
    const char *q = flora_http_query(req, "q");
    const char *h = flora_http_header(req, "x-test");
+   bson_string_t *all = bson_string_new(NULL);
 
    (void) app;
+   flora_http_query_each(req, each_param, all);
+   BSON_APPEND_UTF8(&res->body, "all", all->str);
+   bson_string_free(all, true);
    BSON_APPEND_UTF8(&res->body, "a", flora_http_param(req, "a"));
    BSON_APPEND_UTF8(&res->body, "b", flora_http_param(req, "b"));
    BSON_APPEND_UTF8(&res->body, "path", req->path);
@@ -531,7 +545,8 @@ test_details_and_field(void **state)
 static void
 test_params_query_headers(void **state)
 {
-   reply_t r = perform(&(request_t){"GET", "/echo/red%20roses/a%2Fb?q=x%26y+z&other=1",
+   reply_t r = perform(&(request_t){"GET",
+                                    "/echo/red%20roses/a%2Fb?q=x%26y+z&other=1&flag&stop=%3D&after=1",
                                     .headers = {"X-Test: hello"}});
    bson_t *doc;
 
@@ -545,6 +560,8 @@ test_params_query_headers(void **state)
    assert_string_equal(str_at(doc, "q"), "x&y z");
    assert_string_equal(str_at(doc, "h"), "hello");
    assert_string_equal(str_at(doc, "method"), "GET");
+   /* Every parameter in order, decoded, "" for a bare name; the callback can stop early. */
+   assert_string_equal(str_at(doc, "all"), "q=x&y z;other=1;flag=;stop==;");
    bson_destroy(doc);
    reply_free(&r);
 
