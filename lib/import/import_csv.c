@@ -120,7 +120,7 @@ typedef struct csv_state {
    struct seen {
       char *name;
       unsigned char content[crypto_hash_sha256_BYTES];
-      char sku[64];
+      char sku[80];
       char ref[32];
    } *seen;
    size_t n_seen;
