@@ -1085,6 +1085,14 @@ flora_server_stop(flora_server_t *server)
    clock_gettime(CLOCK_MONOTONIC, &deadline);
    deadline.tv_sec += server->shutdown_timeout_s;
    pthread_mutex_lock(&server->lock);
+   {
+      char n[16];
+      char port[8];
+
+      snprintf(n, sizeof n, "%u", server->in_flight);
+      snprintf(port, sizeof port, "%u", (unsigned) server->port);
+      FLORA_LOG_INFO("http", "stopped listening", "port", port, "in_flight", n);
+   }
    while (server->in_flight > 0 && !timed_out) {
       timed_out = pthread_cond_timedwait(&server->idle, &server->lock, &deadline) == ETIMEDOUT;
    }
