@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "flora/log.h"
+#include "http.h"
 
 static const flora_cli_command_t commands[] = {
    {"serve", "serve the JSON HTTP API", "flora serve [--port N] [--bind ADDR]", flora_cmd_serve},
@@ -18,6 +19,8 @@ static const flora_cli_command_t commands[] = {
     flora_cmd_migrate},
    {"conformance", "run OpenDocDB compatibility cases against the store",
     "flora conformance DIR [--uri URI]", flora_cmd_conformance},
+   {"routes", "list the HTTP routes (method, path, metrics name, auth)", "flora routes",
+    flora_cmd_routes},
    {NULL, NULL, NULL, NULL},
 };
 
@@ -83,4 +86,20 @@ flora_cli_main(int argc, char **argv)
    fprintf(stderr, "flora: unknown command '%s'\n", argv[i]);
    usage(stderr);
    return 2;
+}
+
+int
+flora_cmd_routes(const flora_config_t *config, int argc, char **argv)
+{
+   (void) config;
+   (void) argv;
+   if (argc != 1) {
+      fprintf(stderr, "usage: flora routes\n");
+      return 2;
+   }
+   for (const flora_route_t *r = flora_http_routes(); r->method; r++) {
+      printf("%-7s %-40s %-28s %s\n", r->method, r->pattern, r->name,
+             r->auth == FLORA_AUTH_ADMIN ? "admin" : "public");
+   }
+   return 0;
 }

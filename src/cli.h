@@ -20,6 +20,7 @@ int flora_cmd_serve(const flora_config_t *config, int argc, char **argv);
 int flora_cmd_config(const flora_config_t *config, int argc, char **argv);
 int flora_cmd_import(const flora_config_t *config, int argc, char **argv);
 int flora_cmd_migrate(const flora_config_t *config, int argc, char **argv);
+int flora_cmd_routes(const flora_config_t *config, int argc, char **argv);
 int flora_cmd_conformance(const flora_config_t *config, int argc, char **argv);
 
 #endif
