@@ -18,6 +18,7 @@
 
 #include "app.h"
 #include "flora/log.h"
+#include "json_view.h"
 #include "metrics.h"
 
 #define MAX_SEGMENTS 32
@@ -550,7 +551,12 @@ send_answer(conn_ctx_t *ctx, flora_http_response_t *res, const early_answer_t *e
          content_type = "application/octet-stream";
       }
    } else {
-      data = res->body_is_array ? array_json(&res->body, &len) : document_json(&res->body, &len);
+      /* What clients see: ObjectIds, dates and decimals as strings (src/json_view.h). */
+      bson_t view = BSON_INITIALIZER;
+
+      flora_json_view(&res->body, &view);
+      data = res->body_is_array ? array_json(&view, &len) : document_json(&view, &len);
+      bson_destroy(&view);
       content_type = "application/json";
       if (!data) {
          FLORA_LOG_ERROR("http", "response is not serialisable", "request_id", ctx->request_id);

@@ -12,7 +12,8 @@
  *     WWW-Authenticate), a wrong token 403; tokens compared in constant time;
  *   - a body longer than max_body_bytes: 413, answered before the body is read when
  *     Content-Length announces it;
- *   - the handler's answer is serialised as relaxed Extended JSON; a handler that returns
+ *   - the handler's answer is serialised as relaxed Extended JSON of its API view
+ *     (src/json_view.h: ObjectIds, dates and decimals as strings); a handler that returns
  *     false, or an answer that cannot be serialised, is a 500 without internals (the cause
  *     is logged with the request id);
  *   - every answer carries X-Request-Id; one log line per request (domain "http") and the
