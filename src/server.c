@@ -18,11 +18,16 @@
 
 #include "app.h"
 #include "flora/log.h"
+#include "json_view.h"
 #include "metrics.h"
 
 #define MAX_SEGMENTS 32
 #define MAX_QUERY_ARGS 64
 #define REQUEST_ID_MAX 64
+/* Bodies of refused requests are read and dropped up to this many bytes (or max_body_bytes
+ * when larger), so a client that sends its whole body before reading (most do) still gets
+ * the answer; closing with unread data would make the kernel reset the connection. */
+#define DRAIN_MIN (16u * 1024 * 1024)
 
 struct flora_server {
    struct MHD_Daemon *daemon;
@@ -30,6 +35,7 @@ struct flora_server {
    const flora_route_t *routes;
    char *admin_token; /* NULL when not configured */
    size_t max_body_bytes;
+   size_t drain_limit;
    int shutdown_timeout_s;
    bool log_requests;
    uint16_t port;
@@ -68,6 +74,7 @@ typedef struct conn_ctx {
    size_t body_len;
    size_t body_cap;
    bool too_large;
+   size_t discarded; /* body bytes dropped (refused request or too large) */
    bool has_early;
    early_answer_t early;
    bool answered;
@@ -550,7 +557,12 @@ send_answer(conn_ctx_t *ctx, flora_http_response_t *res, const early_answer_t *e
          content_type = "application/octet-stream";
       }
    } else {
-      data = res->body_is_array ? array_json(&res->body, &len) : document_json(&res->body, &len);
+      /* What clients see: ObjectIds, dates and decimals as strings (src/json_view.h). */
+      bson_t view = BSON_INITIALIZER;
+
+      flora_json_view(&res->body, &view);
+      data = res->body_is_array ? array_json(&view, &len) : document_json(&view, &len);
+      bson_destroy(&view);
       content_type = "application/json";
       if (!data) {
          FLORA_LOG_ERROR("http", "response is not serialisable", "request_id", ctx->request_id);
@@ -793,6 +805,31 @@ has_body(struct MHD_Connection *connection)
    return length && strcmp(length, "0") != 0;
 }
 
+/* Should an answer known from the headers go out before the body is read? Yes when the
+ * client waits for "100 Continue" before sending it (RFC 9110 section 10.1.1), or when the
+ * announced body is too big to drain; the connection then closes. Otherwise the body is
+ * drained first and the connection stays usable. */
+static bool
+answer_before_body(const flora_server_t *server, struct MHD_Connection *connection)
+{
+   const char *expect =
+      MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+   const char *length =
+      MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+   char *end = NULL;
+   unsigned long long n;
+
+   if (expect && strcasecmp(expect, "100-continue") == 0) {
+      return true;
+   }
+   if (!length) {
+      return false;
+   }
+   errno = 0;
+   n = strtoull(length, &end, 10);
+   return errno != 0 || *end != '\0' || n > server->drain_limit;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *connection, const char *url, const char *method,
            const char *version, const char *upload_data, size_t *upload_data_size,
@@ -808,10 +845,9 @@ on_request(void *cls, struct MHD_Connection *connection, const char *url, const 
          return MHD_NO;
       }
       *con_cls = ctx;
-      /* An error known from the headers is answered at once when a body would follow
-       * (so it is never read; the connection then closes); otherwise on the final call,
-       * which keeps the connection alive. */
-      if (ctx->has_early && has_body(connection)) {
+      /* An error known from the headers is answered on the final call, after the body
+       * (if any) has been drained, unless answer_before_body says otherwise. */
+      if (ctx->has_early && has_body(connection) && answer_before_body(server, connection)) {
          return send_early(ctx);
       }
       return MHD_YES;
@@ -820,15 +856,18 @@ on_request(void *cls, struct MHD_Connection *connection, const char *url, const 
       size_t n = *upload_data_size;
 
       *upload_data_size = 0;
-      if (ctx->has_early || ctx->too_large) {
-         return MHD_YES;
-      }
-      if (n > server->max_body_bytes - ctx->body_len) {
+      if (!ctx->has_early && !ctx->too_large && n > server->max_body_bytes - ctx->body_len) {
          ctx->too_large = true;
+         ctx->discarded = ctx->body_len;
          free(ctx->body);
          ctx->body = NULL;
          ctx->body_len = ctx->body_cap = 0;
-         return MHD_YES;
+      }
+      if (ctx->has_early || ctx->too_large) {
+         /* Dropped; a body past the drain limit (chunked, so not announced) ends the
+          * connection without an answer. */
+         ctx->discarded += n;
+         return ctx->discarded > server->drain_limit ? MHD_NO : MHD_YES;
       }
       if (ctx->body_len + n > ctx->body_cap) {
          size_t cap = ctx->body_cap ? ctx->body_cap : 4096;
@@ -1000,6 +1039,7 @@ flora_server_start(flora_server_t **out, flora_app_t *app, const flora_route_t *
    server->app = app;
    server->routes = routes;
    server->max_body_bytes = options->max_body_bytes;
+   server->drain_limit = options->max_body_bytes > DRAIN_MIN ? options->max_body_bytes : DRAIN_MIN;
    server->shutdown_timeout_s = options->shutdown_timeout_s;
    server->log_requests = options->log_requests;
    if (options->admin_token && options->admin_token[0]) {
@@ -1085,6 +1125,14 @@ flora_server_stop(flora_server_t *server)
    clock_gettime(CLOCK_MONOTONIC, &deadline);
    deadline.tv_sec += server->shutdown_timeout_s;
    pthread_mutex_lock(&server->lock);
+   {
+      char n[16];
+      char port[8];
+
+      snprintf(n, sizeof n, "%u", server->in_flight);
+      snprintf(port, sizeof port, "%u", (unsigned) server->port);
+      FLORA_LOG_INFO("http", "stopped listening", "port", port, "in_flight", n);
+   }
    while (server->in_flight > 0 && !timed_out) {
       timed_out = pthread_cond_timedwait(&server->idle, &server->lock, &deadline) == ETIMEDOUT;
    }

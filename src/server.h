@@ -10,9 +10,13 @@
  *     (HEAD is served by a GET route);
  *   - admin routes: no admin token configured 503, no "Authorization: Bearer" 401 (with
  *     WWW-Authenticate), a wrong token 403; tokens compared in constant time;
- *   - a body longer than max_body_bytes: 413, answered before the body is read when
- *     Content-Length announces it;
- *   - the handler's answer is serialised as relaxed Extended JSON; a handler that returns
+ *   - a body longer than max_body_bytes: 413. An answer known from the headers (413 by
+ *     Content-Length, 404, 405, 401, ...) goes out before the body is read when the client
+ *     sent "Expect: 100-continue" or announced more than max(16 MiB, max_body_bytes);
+ *     otherwise the body is read and dropped first, so clients that send the whole body
+ *     before reading the answer get it, and the connection stays usable;
+ *   - the handler's answer is serialised as relaxed Extended JSON of its API view
+ *     (src/json_view.h: ObjectIds, dates and decimals as strings); a handler that returns
  *     false, or an answer that cannot be serialised, is a 500 without internals (the cause
  *     is logged with the request id);
  *   - every answer carries X-Request-Id; one log line per request (domain "http") and the
