@@ -31,6 +31,11 @@ bool flora_config_load(flora_config_t **out, const char *file, flora_error_t *er
 bool flora_config_set(flora_config_t *config, const char *key, const char *value,
                       const char *source, flora_error_t *error);
 
+/* A copy of config with the same values and sources (e.g. for a command that applies its
+ * own flags with flora_config_set). *out is owned by the caller. Errors: CONFIG domain,
+ * FLORA_ERR_SYSTEM when out of memory. */
+bool flora_config_copy(flora_config_t **out, const flora_config_t *config, flora_error_t *error);
+
 void flora_config_destroy(flora_config_t *config);
 
 /* Typed getters; asserting (a programming error) on an unknown key or a wrong type. The

@@ -496,6 +496,36 @@ flora_catalog_create_product(flora_store_t *store, const bson_t *input, bson_t *
    return ok;
 }
 
+/* True when a and b have the same top-level fields with equal values, in any order: a
+ * rebuilt document appends the fields it keeps from the stored one (rating, createdAt)
+ * and the schema defaults in another order than the first insert did. */
+static bool
+same_fields(const bson_t *a, const bson_t *b)
+{
+   bson_iter_t ia, ib;
+
+   if (bson_count_keys(a) != bson_count_keys(b) || !bson_iter_init(&ia, a)) {
+      return false;
+   }
+   while (bson_iter_next(&ia)) {
+      bson_t da = BSON_INITIALIZER, db = BSON_INITIALIZER;
+      bool equal;
+
+      if (!bson_iter_init_find(&ib, b, bson_iter_key(&ia))) {
+         return false;
+      }
+      bson_append_iter(&da, "v", 1, &ia);
+      bson_append_iter(&db, "v", 1, &ib);
+      equal = bson_equal(&da, &db);
+      bson_destroy(&da);
+      bson_destroy(&db);
+      if (!equal) {
+         return false;
+      }
+   }
+   return true;
+}
+
 /* Replaces the stored product with the document built from input; *changed false when
  * only updatedAt would differ. Runs inside a transaction. */
 static bool
@@ -518,7 +548,7 @@ replace_product(flora_store_t *txn, const bson_t *existing, const bson_t *input,
       bson_t stamped = BSON_INITIALIZER;
 
       /* createdAt is carried over from existing; only updatedAt is the build's */
-      *changed = !bson_equal(&doc, existing);
+      *changed = !same_fields(&doc, existing);
       flora__shop_copy_except(&doc, &stamped, (const char *const[]){"updatedAt", NULL});
       BSON_APPEND_DATE_TIME(&stamped, "updatedAt", *changed ? flora__shop_now_ms() : stored_updated);
       bson_destroy(&doc);

@@ -1,0 +1,666 @@
+/* Configuration: see include/flora/config.h. One static table of keys (redis config.c);
+ * every value is parsed and checked by the same function whatever its source. */
+#include "flora/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum key_type {
+   TYPE_STRING,
+   TYPE_INT,
+   TYPE_BOOL,
+} key_type_t;
+
+typedef struct key_def {
+   const char *name;
+   const char *env;
+   key_type_t type;
+   int64_t min; /* int: bounds; string: minimum length */
+   int64_t max; /* int: bounds; string: maximum length */
+   const char *def;
+   bool secret;
+   const char *allowed; /* string keys: "a|b|c", or NULL for any value */
+   const char *help;
+} key_def_t;
+
+#define MIB (INT64_C(1) << 20)
+
+static const key_def_t keys[] = {
+   {"store.uri", "FLORA_STORE_URI", TYPE_STRING, 1, 4096, "sqlite:var/flora.db", false, NULL,
+    "Document store: sqlite:PATH (embedded), sqlite::memory:, or mongodb://... "
+    "(a password in the URI is masked when printed)."},
+   {"store.pool_size", "FLORA_STORE_POOL_SIZE", TYPE_INT, 1, 1024, "16", false, NULL,
+    "Connections of the embedded engine, or the libmongoc client pool size."},
+   {"store.ttl_sweep_interval_s", "FLORA_STORE_TTL_SWEEP_INTERVAL_S", TYPE_INT, 0, 86400, "60",
+    false, NULL, "Embedded engine: seconds between TTL index sweeps (0 disables them)."},
+   {"store.busy_timeout_ms", "FLORA_STORE_BUSY_TIMEOUT_MS", TYPE_INT, 0, 600000, "5000", false,
+    NULL, "Embedded engine: milliseconds to wait for a locked database."},
+   {"store.transaction_timeout_ms", "FLORA_STORE_TRANSACTION_TIMEOUT_MS", TYPE_INT, 1000, 3600000,
+    "120000", false, NULL, "Milliseconds a transaction keeps retrying transient errors."},
+   {"http.bind", "FLORA_HTTP_BIND", TYPE_STRING, 1, 64, "127.0.0.1", false, NULL,
+    "Numeric IPv4 or IPv6 address the HTTP server listens on (0.0.0.0 or :: for all)."},
+   {"http.port", "FLORA_HTTP_PORT", TYPE_INT, 0, 65535, "8080", false, NULL,
+    "TCP port of the HTTP server; 0 picks a free port (logged at start)."},
+   {"http.threads", "FLORA_HTTP_THREADS", TYPE_INT, 1, 256, "4", false, NULL,
+    "Worker threads of the HTTP server (libmicrohttpd thread pool)."},
+   {"http.max_body_bytes", "FLORA_HTTP_MAX_BODY_BYTES", TYPE_INT, 1024, 256 * MIB, "1048576",
+    false, NULL, "Largest accepted request body in bytes; larger bodies get 413."},
+   {"http.connection_timeout_s", "FLORA_HTTP_CONNECTION_TIMEOUT_S", TYPE_INT, 1, 3600, "30", false,
+    NULL, "Seconds of inactivity after which a connection is closed."},
+   {"http.shutdown_timeout_s", "FLORA_HTTP_SHUTDOWN_TIMEOUT_S", TYPE_INT, 0, 3600, "30", false,
+    NULL, "On SIGTERM, seconds to let requests in flight finish before closing connections."},
+   {"http.admin_token", "FLORA_HTTP_ADMIN_TOKEN", TYPE_STRING, 0, 1024, "", true, NULL,
+    "Bearer token of the admin routes; empty disables them (503)."},
+   {"log.level", "FLORA_LOG_LEVEL", TYPE_STRING, 1, 16, "info", false, "debug|info|warn|error",
+    "Lowest level logged."},
+   {"log.format", "FLORA_LOG_FORMAT", TYPE_STRING, 1, 16, "logfmt", false, "logfmt|json",
+    "Log line format on stderr."},
+   {"log.requests", "FLORA_LOG_REQUESTS", TYPE_BOOL, 0, 1, "true", false, NULL,
+    "Log one line per HTTP request (method, path, route, status, duration, bytes, id)."},
+   {"shop.timezone", "FLORA_SHOP_TIMEZONE", TYPE_STRING, 1, 64, "Europe/Moscow", false, NULL,
+    "IANA time zone of the shop: delivery dates, slots and cut-offs."},
+   {"shop.currency", "FLORA_SHOP_CURRENCY", TYPE_STRING, 3, 3, "RUB", false, NULL,
+    "ISO 4217 code of the shop's prices."},
+   {"catalog.page_size_default", "FLORA_CATALOG_PAGE_SIZE_DEFAULT", TYPE_INT, 1, 1000, "24", false,
+    NULL, "Items per catalog page when the client does not ask (at most page_size_max)."},
+   {"catalog.page_size_max", "FLORA_CATALOG_PAGE_SIZE_MAX", TYPE_INT, 1, 1000, "100", false, NULL,
+    "Largest page of catalog items a client may ask for."},
+};
+
+#define N_KEYS (sizeof keys / sizeof keys[0])
+
+typedef struct value {
+   char *str; /* every type keeps its text; strings use it as the value */
+   int64_t i;
+   bool b;
+   char source[160];
+} value_t;
+
+struct flora_config {
+   value_t values[N_KEYS];
+};
+
+static const key_def_t *
+find_key(const char *name, size_t *index)
+{
+   for (size_t i = 0; i < N_KEYS; i++) {
+      if (strcmp(keys[i].name, name) == 0) {
+         if (index) {
+            *index = i;
+         }
+         return &keys[i];
+      }
+   }
+   return NULL;
+}
+
+static bool
+allowed_value(const char *allowed, const char *value)
+{
+   size_t n = strlen(value);
+   const char *p = allowed;
+
+   while (*p) {
+      const char *bar = strchr(p, '|');
+      size_t len = bar ? (size_t) (bar - p) : strlen(p);
+
+      if (len == n && strncmp(p, value, n) == 0) {
+         return true;
+      }
+      p += len + (bar ? 1 : 0);
+   }
+   return false;
+}
+
+static bool
+parse_bool(const char *s, bool *out)
+{
+   static const char *const yes[] = {"true", "yes", "on", "1"};
+   static const char *const no[] = {"false", "no", "off", "0"};
+
+   for (size_t i = 0; i < 4; i++) {
+      if (strcasecmp(s, yes[i]) == 0) {
+         *out = true;
+         return true;
+      }
+      if (strcasecmp(s, no[i]) == 0) {
+         *out = false;
+         return true;
+      }
+   }
+   return false;
+}
+
+/* Checks value against def and stores it with its source. */
+static bool
+set_value(value_t *v, const key_def_t *def, const char *value, const char *source,
+          flora_error_t *error)
+{
+   int64_t i = 0;
+   bool b = false;
+   char *copy = NULL;
+
+   switch (def->type) {
+   case TYPE_INT: {
+      char *end = NULL;
+      long long n;
+
+      errno = 0;
+      n = strtoll(value, &end, 10);
+      if (errno != 0 || end == value || *end != '\0' || isspace((unsigned char) value[0])) {
+         flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_INVALID,
+                         "%s: %s: '%s' is not an integer", source, def->name, value);
+         return false;
+      }
+      if (n < def->min || n > def->max) {
+         flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_INVALID,
+                         "%s: %s: %lld is out of range %" PRId64 "..%" PRId64, source, def->name,
+                         n, def->min, def->max);
+         return false;
+      }
+      i = n;
+      break;
+   }
+   case TYPE_BOOL:
+      if (!parse_bool(value, &b)) {
+         flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_INVALID,
+                         "%s: %s: '%s' is not a boolean (true/false, yes/no, on/off, 1/0)",
+                         source, def->name, value);
+         return false;
+      }
+      break;
+   case TYPE_STRING: {
+      size_t len = strlen(value);
+
+      if (def->allowed && !allowed_value(def->allowed, value)) {
+         flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_INVALID,
+                         "%s: %s: '%s' is not one of %s", source, def->name, value, def->allowed);
+         return false;
+      }
+      if ((int64_t) len < def->min || (int64_t) len > def->max) {
+         flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_INVALID,
+                         "%s: %s: length %zu is out of range %" PRId64 "..%" PRId64, source,
+                         def->name, len, def->min, def->max);
+         return false;
+      }
+      break;
+   }
+   }
+   copy = strdup(value);
+   if (!copy) {
+      flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_SYSTEM, "out of memory");
+      return false;
+   }
+   free(v->str);
+   v->str = copy;
+   v->i = i;
+   v->b = b;
+   snprintf(v->source, sizeof v->source, "%s", source);
+   return true;
+}
+
+static char *
+trim(char *s)
+{
+   char *end;
+
+   while (isspace((unsigned char) *s)) {
+      s++;
+   }
+   end = s + strlen(s);
+   while (end > s && isspace((unsigned char) end[-1])) {
+      *--end = '\0';
+   }
+   return s;
+}
+
+/* Turns the text after '=' into the value, in place: a quoted value ("..." with \" \\ \n
+ * \t escapes, or '...' verbatim) may be followed by a comment; an unquoted one ends at a
+ * '#' that follows whitespace. Returns NULL with *why set on a malformed value. */
+static char *
+parse_value(char *s, const char **why)
+{
+   char *out;
+   char *p;
+   char quote;
+
+   s = trim(s);
+   if (*s != '"' && *s != '\'') {
+      for (p = s; *p; p++) {
+         if (*p == '#' && (p == s || isspace((unsigned char) p[-1]))) {
+            *p = '\0';
+            break;
+         }
+      }
+      return trim(s);
+   }
+   quote = *s;
+   out = s;
+   p = s + 1;
+   while (*p && *p != quote) {
+      if (quote == '"' && *p == '\\') {
+         p++;
+         switch (*p) {
+         case '"':
+         case '\\':
+            *out++ = *p;
+            break;
+         case 'n':
+            *out++ = '\n';
+            break;
+         case 't':
+            *out++ = '\t';
+            break;
+         default:
+            *why = "unknown escape in quoted value";
+            return NULL;
+         }
+         p++;
+      } else {
+         *out++ = *p++;
+      }
+   }
+   if (*p != quote) {
+      *why = "unterminated quoted value";
+      return NULL;
+   }
+   p++;
+   while (isspace((unsigned char) *p)) {
+      p++;
+   }
+   if (*p != '\0' && *p != '#') {
+      *why = "text after the closing quote";
+      return NULL;
+   }
+   *out = '\0';
+   return s;
+}
+
+static bool
+load_file(flora_config_t *config, const char *file, flora_error_t *error)
+{
+   FILE *f = fopen(file, "r");
+   char *line = NULL;
+   size_t cap = 0;
+   ssize_t n;
+   unsigned lineno = 0;
+   bool ok = false;
+
+   if (!f) {
+      flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_NOT_FOUND, "%s: %s", file,
+                      strerror(errno));
+      return false;
+   }
+   while ((n = getline(&line, &cap, f)) >= 0) {
+      char source[160];
+      char *s;
+      char *eq;
+      char *key;
+      char *value;
+      const char *why = NULL;
+      size_t index = 0;
+      const key_def_t *def;
+
+      lineno++;
+      snprintf(source, sizeof source, "%s:%u", file, lineno);
+      if ((size_t) n != strlen(line)) {
+         flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_INVALID, "%s: NUL byte in line",
+                         source);
+         goto cleanup;
+      }
+      s = trim(line);
+      if (*s == '\0' || *s == '#') {
+         continue;
+      }
+      eq = strchr(s, '=');
+      if (!eq) {
+         flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_INVALID,
+                         "%s: expected 'key = value'", source);
+         goto cleanup;
+      }
+      *eq = '\0';
+      key = trim(s);
+      def = find_key(key, &index);
+      if (!def) {
+         flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_INVALID, "%s: unknown key '%s'",
+                         source, key);
+         goto cleanup;
+      }
+      value = parse_value(eq + 1, &why);
+      if (!value) {
+         flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_INVALID, "%s: %s: %s", source, key,
+                         why);
+         goto cleanup;
+      }
+      if (!set_value(&config->values[index], def, value, source, error)) {
+         goto cleanup;
+      }
+   }
+   if (ferror(f)) {
+      flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_SYSTEM, "%s: read error", file);
+      goto cleanup;
+   }
+   ok = true;
+cleanup:
+   free(line);
+   fclose(f);
+   return ok;
+}
+
+/* Rules that involve more than one key. */
+static bool
+check_consistency(const flora_config_t *config, flora_error_t *error)
+{
+   size_t d = 0;
+   size_t m = 0;
+
+   find_key("catalog.page_size_default", &d);
+   find_key("catalog.page_size_max", &m);
+   if (config->values[d].i > config->values[m].i) {
+      flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_INVALID,
+                      "%s: catalog.page_size_default (%" PRId64
+                      ") is larger than catalog.page_size_max (%" PRId64 ", %s)",
+                      config->values[d].source, config->values[d].i, config->values[m].i,
+                      config->values[m].source);
+      return false;
+   }
+   find_key("shop.currency", &d);
+   for (const char *p = config->values[d].str; *p; p++) {
+      if (*p < 'A' || *p > 'Z') {
+         flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_INVALID,
+                         "%s: shop.currency: '%s' is not an ISO 4217 code (three capitals)",
+                         config->values[d].source, config->values[d].str);
+         return false;
+      }
+   }
+   /* An IANA zone name ("Europe/Moscow", "Etc/GMT+3"): names a file under the zoneinfo
+    * directory, so no "..", no leading '/', and only the characters such names use. */
+   find_key("shop.timezone", &d);
+   {
+      const char *tz = config->values[d].str;
+
+      if (tz[0] == '/' || strstr(tz, "..") ||
+          strspn(tz, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_+-") !=
+             strlen(tz)) {
+         flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_INVALID,
+                         "%s: shop.timezone: '%s' is not an IANA time zone name",
+                         config->values[d].source, tz);
+         return false;
+      }
+   }
+   return true;
+}
+
+bool
+flora_config_load(flora_config_t **out, const char *file, flora_error_t *error)
+{
+   flora_config_t *config = NULL;
+   bool ok = false;
+
+   FLORA_ASSERT_ARG(out);
+   *out = NULL;
+   config = calloc(1, sizeof *config);
+   if (!config) {
+      flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_SYSTEM, "out of memory");
+      goto cleanup;
+   }
+   for (size_t i = 0; i < N_KEYS; i++) {
+      if (!set_value(&config->values[i], &keys[i], keys[i].def, "default", error)) {
+         goto cleanup;
+      }
+   }
+   if (file && !load_file(config, file, error)) {
+      goto cleanup;
+   }
+   for (size_t i = 0; i < N_KEYS; i++) {
+      const char *env = getenv(keys[i].env);
+      char source[160];
+
+      if (!env) {
+         continue;
+      }
+      snprintf(source, sizeof source, "env %s", keys[i].env);
+      if (!set_value(&config->values[i], &keys[i], env, source, error)) {
+         goto cleanup;
+      }
+   }
+   if (!check_consistency(config, error)) {
+      goto cleanup;
+   }
+   *out = config;
+   config = NULL;
+   ok = true;
+cleanup:
+   flora_config_destroy(config);
+   return ok;
+}
+
+bool
+flora_config_set(flora_config_t *config, const char *key, const char *value, const char *source,
+                 flora_error_t *error)
+{
+   size_t index = 0;
+   const key_def_t *def;
+   value_t saved;
+   bool ok;
+
+   FLORA_ASSERT_ARG(config);
+   FLORA_ASSERT_ARG(key);
+   FLORA_ASSERT_ARG(value);
+   def = find_key(key, &index);
+   if (!def) {
+      flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_NOT_FOUND, "%s: unknown key '%s'",
+                      source ? source : "set", key);
+      return false;
+   }
+   saved = config->values[index];
+   saved.str = strdup(saved.str);
+   if (!saved.str) {
+      flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_SYSTEM, "out of memory");
+      return false;
+   }
+   ok = set_value(&config->values[index], def, value, source ? source : "set", error) &&
+        check_consistency(config, error);
+   if (!ok) {
+      /* Put the previous value back: a rejected value leaves the configuration as it was. */
+      free(config->values[index].str);
+      config->values[index] = saved;
+      return false;
+   }
+   free(saved.str);
+   return true;
+}
+
+bool
+flora_config_copy(flora_config_t **out, const flora_config_t *config, flora_error_t *error)
+{
+   flora_config_t *copy = NULL;
+
+   FLORA_ASSERT_ARG(out);
+   FLORA_ASSERT_ARG(config);
+   *out = NULL;
+   copy = calloc(1, sizeof *copy);
+   if (!copy) {
+      goto oom;
+   }
+   for (size_t i = 0; i < N_KEYS; i++) {
+      copy->values[i] = config->values[i];
+      copy->values[i].str = strdup(config->values[i].str);
+      if (!copy->values[i].str) {
+         goto oom;
+      }
+   }
+   *out = copy;
+   return true;
+oom:
+   flora_config_destroy(copy);
+   flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_SYSTEM, "out of memory");
+   return false;
+}
+
+void
+flora_config_destroy(flora_config_t *config)
+{
+   if (!config) {
+      return;
+   }
+   for (size_t i = 0; i < N_KEYS; i++) {
+      free(config->values[i].str);
+   }
+   free(config);
+}
+
+static const value_t *
+get(const flora_config_t *config, const char *key, key_type_t type)
+{
+   size_t index = 0;
+   const key_def_t *def;
+
+   FLORA_ASSERT_ARG(config);
+   FLORA_ASSERT_ARG(key);
+   def = find_key(key, &index);
+   FLORA_ASSERT_ARG(def != NULL);
+   FLORA_ASSERT_ARG(def->type == type);
+   return &config->values[index];
+}
+
+const char *
+flora_config_string(const flora_config_t *config, const char *key)
+{
+   return get(config, key, TYPE_STRING)->str;
+}
+
+int64_t
+flora_config_int(const flora_config_t *config, const char *key)
+{
+   return get(config, key, TYPE_INT)->i;
+}
+
+bool
+flora_config_bool(const flora_config_t *config, const char *key)
+{
+   return get(config, key, TYPE_BOOL)->b;
+}
+
+/* Writes s as a double-quoted value the file parser reads back. */
+static void
+print_quoted(FILE *out, const char *s)
+{
+   fputc('"', out);
+   for (; *s; s++) {
+      switch (*s) {
+      case '"':
+         fputs("\\\"", out);
+         break;
+      case '\\':
+         fputs("\\\\", out);
+         break;
+      case '\n':
+         fputs("\\n", out);
+         break;
+      case '\t':
+         fputs("\\t", out);
+         break;
+      default:
+         fputc(*s, out);
+      }
+   }
+   fputc('"', out);
+}
+
+/* Prints a string value quoted, with the password of a "scheme://user:password@host" URI
+ * replaced by "***". */
+static void
+print_uri_masked(FILE *out, const char *s)
+{
+   const char *scheme_end = strstr(s, "://");
+   const char *authority = scheme_end ? scheme_end + 3 : NULL;
+   const char *at = authority ? strchr(authority, '@') : NULL;
+   const char *slash = authority ? strchr(authority, '/') : NULL;
+   const char *colon = NULL;
+   char *masked = NULL;
+
+   if (at && (!slash || at < slash)) {
+      colon = memchr(authority, ':', (size_t) (at - authority));
+   }
+   if (!colon) {
+      print_quoted(out, s);
+      return;
+   }
+   if (asprintf(&masked, "%.*s***%s", (int) (colon + 1 - s), s, at) < 0) {
+      print_quoted(out, "***");
+      return;
+   }
+   print_quoted(out, masked);
+   free(masked);
+}
+
+static void
+print_value(FILE *out, const key_def_t *def, const char *text)
+{
+   if (def->type == TYPE_STRING) {
+      print_quoted(out, text);
+   } else {
+      fputs(text, out);
+   }
+}
+
+void
+flora_config_print(const flora_config_t *config, FILE *out)
+{
+   FLORA_ASSERT_ARG(config);
+   FLORA_ASSERT_ARG(out);
+   for (size_t i = 0; i < N_KEYS; i++) {
+      const value_t *v = &config->values[i];
+
+      fprintf(out, "%s = ", keys[i].name);
+      if (keys[i].secret) {
+         print_quoted(out, v->str[0] ? "***" : "");
+      } else if (keys[i].type == TYPE_STRING) {
+         print_uri_masked(out, v->str);
+      } else {
+         print_value(out, &keys[i], v->str);
+      }
+      fprintf(out, "  # %s\n", v->source);
+   }
+}
+
+void
+flora_config_print_example(FILE *out)
+{
+   FLORA_ASSERT_ARG(out);
+   fputs("# Flora configuration (generated by `flora config --example`; do not edit by hand).\n"
+         "#\n"
+         "# Format: `key = value` lines; `#` starts a comment; values may be quoted with \"...\"\n"
+         "# (escapes \\\" \\\\ \\n \\t) or '...'. Precedence, lowest first: these defaults, the file\n"
+         "# given by --config or FLORA_CONFIG, then the environment variable named for each key.\n"
+         "# Every value below is the default.\n",
+         out);
+   for (size_t i = 0; i < N_KEYS; i++) {
+      const key_def_t *def = &keys[i];
+
+      fprintf(out, "\n# %s\n# ", def->help);
+      switch (def->type) {
+      case TYPE_INT:
+         fprintf(out, "integer %" PRId64 "..%" PRId64, def->min, def->max);
+         break;
+      case TYPE_BOOL:
+         fputs("boolean", out);
+         break;
+      case TYPE_STRING:
+         if (def->allowed) {
+            fprintf(out, "one of %s", def->allowed);
+         } else {
+            fputs("string", out);
+         }
+         break;
+      }
+      fprintf(out, "%s; environment: %s\n", def->secret ? ", secret" : "", def->env);
+      fprintf(out, "%s = ", def->name);
+      print_value(out, def, def->def);
+      fputc('\n', out);
+   }
+}
