@@ -574,12 +574,16 @@ dup_id_error(sq_engine_t *eng, const char *coll, const bson_t *doc, flora_error_
    bson_t k = BSON_INITIALIZER;
    char *json;
    if (bson_iter_init_find(&it, doc, "_id")) {
-      bson_append_value(&k, "_id", 3, bson_iter_value(&it));
+      bson_append_value(&k, "v", 1, bson_iter_value(&it));
    }
+   /* MongoDB's wording: dup key: { _id: VALUE }; json is '{ "v" : VALUE }' */
    json = bson_as_relaxed_extended_json(&k, NULL);
+   if (json && strlen(json) > 10) {
+      json[strlen(json) - 2] = '\0';
+   }
    flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_DUPLICATE_KEY,
-                   "E11000 duplicate key error collection: %s.%s index: _id_ dup key: %s",
-                   eng->db_name, coll, json ? json : "{}");
+                   "E11000 duplicate key error collection: %s.%s index: _id_ dup key: { _id: %s }",
+                   eng->db_name, coll, json && strlen(json) > 8 ? json + 8 : "null");
    bson_free(json);
    bson_destroy(&k);
 }

@@ -2,7 +2,7 @@
  *
  * memcmp order of two encodings equals the BSON comparison order (MongoDB manual,
  * "Comparison/Sort Order", and flora_value_compare): a class byte first (MinKey < undefined
- * = null < numbers < strings/symbols < documents < arrays < binary < ObjectId < bool <
+ * < null < numbers < strings/symbols < documents < arrays < binary < ObjectId < bool <
  * date < timestamp < regex < DBPointer < code < code with scope < MaxKey, the canonical
  * type order of mongo/src/mongo/bson/bsontypes.cpp), then the value:
  *   numbers   int32, int64, double and decimal128 of equal value encode identically: a
@@ -59,7 +59,7 @@ flora__sqlite_key_type_byte(bson_type_t type)
 {
    switch (type) {
    case BSON_TYPE_MINKEY: return 0x02;
-   case BSON_TYPE_UNDEFINED: /* compares equal to null */
+   case BSON_TYPE_UNDEFINED: return 0x04; /* below null, as MongoDB 8 orders it */
    case BSON_TYPE_EOD:
    case BSON_TYPE_NULL: return 0x06;
    case BSON_TYPE_INT32:
