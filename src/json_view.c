@@ -23,7 +23,7 @@ view_iter(bson_iter_t *it, bson_t *out)
          time_t secs = (time_t) (ms / 1000);
          int millis = (int) (ms % 1000);
          struct tm tm;
-         char buf[80]; /* -Wformat-truncation: up to 77 bytes for any int year */
+         char buf[96];
 
          if (millis < 0) {
             millis += 1000;
