@@ -1007,6 +1007,50 @@ test_random_targets(void **state)
    curl_easy_cleanup(curl);
 }
 
+/* Random JSON-ish bodies (Extended JSON keywords, nesting, escapes, stray bytes): every
+ * answer is 201 or a 400 JSON error, never a 500. */
+static void
+test_random_bodies(void **state)
+{
+   static const char *const pieces[] = {
+      "{", "}", "[", "]", ",", ":", "\"a\"", "\"$oid\"", "\"$date\"", "\"$numberLong\"",
+      "\"$regularExpression\"", "\"$binary\"", "\"$numberDecimal\"", "1", "-0", "1e999",
+      "\"5f1d7a1b2c3d4e5f60718293\"", "true", "null", "\"\\u0000\"", "\"\\ud800\"", "\"Роза\"",
+      "\xc3", " ", "\"x\"", "{\"$numberLong\": \"9\"}", "\"2026-02-14T00:00:00Z\"",
+   };
+   CURL *curl = curl_easy_init();
+   unsigned seed = 14022026;
+
+   (void) state;
+   if (getenv("FLORA_TEST_SEED")) {
+      seed = (unsigned) strtoul(getenv("FLORA_TEST_SEED"), NULL, 10);
+   }
+   for (int i = 0; i < 300; i++) {
+      char body[1024];
+      size_t len = 0;
+      size_t n = 1 + (size_t) (rand_r(&seed) % 24);
+      reply_t r;
+      bson_t *doc;
+
+      if (i % 2 == 0) {
+         len = (size_t) snprintf(body, sizeof body, "{\"k\": ");
+      }
+      for (size_t j = 0; j < n; j++) {
+         const char *p = pieces[rand_r(&seed) % (sizeof pieces / sizeof pieces[0])];
+
+         len += (size_t) snprintf(body + len, sizeof body - len, "%s", p);
+      }
+      r = perform_on(curl, fx.base, &(request_t){"POST", "/json", body, (long) len});
+      if (r.code != CURLE_OK || (r.status != 201 && r.status != 400)) {
+         fail_msg("POST %s: curl %d, status %ld: %s", body, r.code, r.status, r.body);
+      }
+      doc = json_of(&r);
+      bson_destroy(doc);
+      reply_free(&r);
+   }
+   curl_easy_cleanup(curl);
+}
+
 static void
 test_metrics_exposition(void **state)
 {
@@ -1143,6 +1187,7 @@ main(void)
       cmocka_unit_test(test_hostile_input),
       cmocka_unit_test(test_early_413_and_idle_timeout),
       cmocka_unit_test(test_random_targets),
+      cmocka_unit_test(test_random_bodies),
       cmocka_unit_test(test_metrics_exposition),
       cmocka_unit_test(test_graceful_stop),
       cmocka_unit_test(test_bad_bind_address),
