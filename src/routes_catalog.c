@@ -144,7 +144,7 @@ list_products(flora_app_t *app, const flora_http_request_t *req, flora_http_resp
       return flora_http_fail(res, &error);
    }
    bson_destroy(&res->body);
-   res->body = out;
+   bson_steal(&res->body, &out);
    return true;
 }
 
@@ -198,7 +198,7 @@ list_categories(flora_app_t *app, const flora_http_request_t *req, flora_http_re
       return flora_http_fail(res, &error);
    }
    bson_destroy(&res->body);
-   res->body = out;
+   bson_steal(&res->body, &out);
    return true;
 }
 

@@ -287,9 +287,9 @@ class FlowwowCatalog(unittest.TestCase):
         self.assertIn("unchanged", self.second.stdout + self.second.stderr)
 
     def test_discount_row(self):
-        _, _, body = self.flora.request("GET", q(q="Бомбастик", pageSize=5))
-        match = [p for p in body["items"] if "Бомбастик" in p["name"]]
-        self.assertTrue(match, body)
+        _, _, body = self.flora.request("GET", q(q="Бомбастик", pageSize=100))
+        match = [p for p in body["items"] if p["name"] == "Пионовидные кустовые Розы Бомбастик 19 шт"]
+        self.assertEqual(len(match), 1, [p["name"] for p in body["items"]])
         self.assertEqual(match[0]["price"], 594200)
         self.assertEqual(match[0]["compareAtPrice"], 699000)
 
