@@ -100,7 +100,8 @@ hex_value(char c)
 }
 
 /* Percent-decodes n bytes of s into a new string (RFC 3986 section 2.1); NULL for a
- * malformed escape, an encoded NUL, or no memory (*bad tells which). */
+ * malformed escape, an encoded NUL, a result that is not UTF-8 (RFC 3986 section 2.5), or
+ * no memory (*bad tells which). */
 static char *
 percent_decode(const char *s, size_t n, bool *bad)
 {
@@ -126,6 +127,11 @@ percent_decode(const char *s, size_t n, bool *bad)
       i += 2;
    }
    out[o] = '\0';
+   if (!bson_utf8_validate(out, o, false)) {
+      free(out);
+      *bad = true;
+      return NULL;
+   }
    return out;
 }
 
@@ -374,7 +380,8 @@ collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *v
    if (!k || !v) {
       free(k);
       set_early(ctx, bad ? 400 : 500, bad ? "invalid_argument" : "internal",
-                bad ? "malformed percent-encoding in the query string" : "out of memory");
+                bad ? "malformed percent-encoding or invalid UTF-8 in the query string"
+                    : "out of memory");
       return MHD_NO;
    }
    ctx->query_names[ctx->n_query] = k;
@@ -721,7 +728,7 @@ begin_request(flora_server_t *server, struct MHD_Connection *connection, const c
       set_early(ctx, 400, "invalid_argument", "the request target must be a path");
       return ctx;
    case SPLIT_BAD_ENCODING:
-      set_early(ctx, 400, "invalid_argument", "malformed percent-encoding in the path");
+      set_early(ctx, 400, "invalid_argument", "malformed percent-encoding or invalid UTF-8 in the path");
       return ctx;
    case SPLIT_TOO_DEEP:
       set_early(ctx, 404, "not_found", "no such route");

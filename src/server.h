@@ -6,8 +6,9 @@
  *   - the path is split at '/' and each segment percent-decoded (RFC 3986 section 2.1) on
  *     its own, so "%2F" inside a {param} stays inside it; malformed escapes or %00 in the
  *     path or the query answer 400;
- *   - no route pattern matches: 404; a pattern matches but not the method: 405 with Allow
- *     (HEAD is served by a GET route);
+ *   - the first route in table order whose pattern and method match serves the request
+ *     (HEAD is served by a GET route); no pattern matches: 404; a pattern matches but not
+ *     the method: 405 with Allow;
  *   - admin routes: no admin token configured 503, no "Authorization: Bearer" 401 (with
  *     WWW-Authenticate), a wrong token 403; tokens compared in constant time;
  *   - a body longer than max_body_bytes: 413. An answer known from the headers (413 by

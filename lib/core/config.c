@@ -578,12 +578,21 @@ print_uri_masked(FILE *out, const char *s)
 {
    const char *scheme_end = strstr(s, "://");
    const char *authority = scheme_end ? scheme_end + 3 : NULL;
-   const char *at = authority ? strchr(authority, '@') : NULL;
-   const char *slash = authority ? strchr(authority, '/') : NULL;
+   const char *at = NULL;
    const char *colon = NULL;
    char *masked = NULL;
 
-   if (at && (!slash || at < slash)) {
+   if (authority) {
+      /* userinfo ends at the last '@' of the authority (which ends at '/', '?' or '#'). */
+      size_t len = strcspn(authority, "/?#");
+
+      for (size_t i = 0; i < len; i++) {
+         if (authority[i] == '@') {
+            at = authority + i;
+         }
+      }
+   }
+   if (at) {
       colon = memchr(authority, ':', (size_t) (at - authority));
    }
    if (!colon) {

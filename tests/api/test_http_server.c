@@ -486,12 +486,15 @@ test_error_answers(void **state)
       {{"GET", "/json/"}, 404, "not_found", NULL},
       {{"GET", "/json"}, 405, "method_not_allowed", "allowed: POST"},
       {{"PUT", "/echo/x/y"}, 405, "method_not_allowed", "GET, HEAD, DELETE"},
-      {{"GET", "/echo/a%zz/b"}, 400, "invalid_argument", "percent-encoding in the path"},
+      {{"GET", "/echo/a%zz/b"}, 400, "invalid_argument", "malformed percent-encoding"},
       {{"GET", "/echo/a%2/b"}, 400, "invalid_argument", "path"},
       {{"GET", "/echo/a%00/b"}, 400, "invalid_argument", "path"},
       {{"GET", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/1/2/3/4/5/6/7/8"}, 404,
        "not_found", NULL},
       {{"GET", "/echo/a/b?q=%g1"}, 400, "invalid_argument", "query string"},
+      {{"GET", "/echo/%f0%28/b"}, 400, "invalid_argument", "UTF-8 in the path"},
+      {{"GET", "/echo/a/b?q=%c3"}, 400, "invalid_argument", "UTF-8 in the query string"},
+      {{"GET", "/echo/a/b?%ff=1"}, 400, "invalid_argument", "query string"},
       {{"POST", "/json", "{\"a\": "}, 400, "invalid_argument", "not valid JSON"},
       {{"POST", "/json", "[1, 2]"}, 400, "invalid_argument", "must be a JSON object"},
       {{"POST", "/json", "\"text\""}, 400, "invalid_argument", "must be a JSON object"},
@@ -961,6 +964,93 @@ test_hostile_input(void **state)
    }
 }
 
+/* Random request targets over the characters that matter to decoding and routing: every
+ * answer is a JSON document with one of the expected statuses. Seeded: reproducible, and
+ * FLORA_TEST_SEED picks another sequence. */
+static void
+test_random_targets(void **state)
+{
+   static const char alphabet[] = "%%%//ab{}09fFgG?&=+.-_~echojsonmetrics";
+   CURL *curl = curl_easy_init();
+   unsigned seed = 20261130;
+
+   (void) state;
+   if (getenv("FLORA_TEST_SEED")) {
+      seed = (unsigned) strtoul(getenv("FLORA_TEST_SEED"), NULL, 10);
+   }
+   print_message("seed %u (FLORA_TEST_SEED)\n", seed);
+   for (int i = 0; i < 300; i++) {
+      char path[64];
+      size_t len = 1 + (size_t) (rand_r(&seed) % 40);
+      reply_t r;
+      bson_t *doc;
+
+      path[0] = '/';
+      for (size_t j = 1; j < len; j++) {
+         path[j] = alphabet[rand_r(&seed) % (sizeof alphabet - 1)];
+      }
+      path[len] = '\0';
+      if (i % 3 == 0) {
+         snprintf(path, sizeof path, "/echo/%c%c/%%%c%c", alphabet[rand_r(&seed) % 20],
+                  alphabet[rand_r(&seed) % 20], alphabet[rand_r(&seed) % 20],
+                  alphabet[rand_r(&seed) % 20]);
+      }
+      r = perform_on(curl, fx.base, &(request_t){"GET", path});
+      if (r.code != CURLE_OK || (r.status != 200 && r.status != 400 && r.status != 404 &&
+                                 r.status != 405)) {
+         fail_msg("GET %s: curl %d, status %ld: %s", path, r.code, r.status, r.body);
+      }
+      doc = json_of(&r);
+      bson_destroy(doc);
+      reply_free(&r);
+   }
+   curl_easy_cleanup(curl);
+}
+
+/* Random JSON-ish bodies (Extended JSON keywords, nesting, escapes, stray bytes): every
+ * answer is 201 or a 400 JSON error, never a 500. */
+static void
+test_random_bodies(void **state)
+{
+   static const char *const pieces[] = {
+      "{", "}", "[", "]", ",", ":", "\"a\"", "\"$oid\"", "\"$date\"", "\"$numberLong\"",
+      "\"$regularExpression\"", "\"$binary\"", "\"$numberDecimal\"", "1", "-0", "1e999",
+      "\"5f1d7a1b2c3d4e5f60718293\"", "true", "null", "\"\\u0000\"", "\"\\ud800\"", "\"Роза\"",
+      "\xc3", " ", "\"x\"", "{\"$numberLong\": \"9\"}", "\"2026-02-14T00:00:00Z\"",
+   };
+   CURL *curl = curl_easy_init();
+   unsigned seed = 14022026;
+
+   (void) state;
+   if (getenv("FLORA_TEST_SEED")) {
+      seed = (unsigned) strtoul(getenv("FLORA_TEST_SEED"), NULL, 10);
+   }
+   for (int i = 0; i < 300; i++) {
+      char body[1024];
+      size_t len = 0;
+      size_t n = 1 + (size_t) (rand_r(&seed) % 24);
+      reply_t r;
+      bson_t *doc;
+
+      if (i % 2 == 0) {
+         len = (size_t) snprintf(body, sizeof body, "{\"k\": ");
+      }
+      for (size_t j = 0; j < n; j++) {
+         const char *p = pieces[rand_r(&seed) % (sizeof pieces / sizeof pieces[0])];
+
+         len += (size_t) snprintf(body + len, sizeof body - len, "%s", p);
+      }
+      r = perform_on(curl, fx.base, &(request_t){"POST", "/json", body, (long) len});
+      if (r.code != CURLE_OK || (r.status != 201 && r.status != 400)) {
+         fail_msg("POST %s: curl %d, status %ld: %s", body, r.code, r.status, r.body);
+      }
+      doc = json_of(&r);
+      bson_destroy(doc);
+      reply_free(&r);
+   }
+   curl_easy_cleanup(curl);
+}
+
 static void
 test_metrics_exposition(void **state)
 {
@@ -1096,6 +1186,8 @@ main(void)
       cmocka_unit_test(test_concurrent_requests),
       cmocka_unit_test(test_hostile_input),
       cmocka_unit_test(test_early_413_and_idle_timeout),
+      cmocka_unit_test(test_random_targets),
+      cmocka_unit_test(test_random_bodies),
       cmocka_unit_test(test_metrics_exposition),
       cmocka_unit_test(test_graceful_stop),
       cmocka_unit_test(test_bad_bind_address),

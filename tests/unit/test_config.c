@@ -144,6 +144,14 @@ test_masking(void **state)
    printed = capture(c);
    assert_non_null(strstr(printed, "store.uri = \"mongodb://shop:***@db1:27017,db2/flora"));
    assert_null(strstr(printed, "pa55"));
+   free(printed);
+   flora_config_destroy(c);
+   /* An unencoded '@' in the password does not leak its tail. */
+   setenv("FLORA_STORE_URI", "mongodb://shop:p@55word@db1/flora", 1);
+   assert_true(flora_config_load(&c, NULL, &e));
+   printed = capture(c);
+   assert_non_null(strstr(printed, "store.uri = \"mongodb://shop:***@db1/flora\""));
+   assert_null(strstr(printed, "55word"));
    assert_non_null(strstr(printed, "http.admin_token = \"\"  # default\n"));
    free(printed);
    flora_config_destroy(c);
