@@ -156,7 +156,7 @@ test_crud(void **state)
    assert_false(flora_store_insert_one(s, "p", f, NULL, NULL, &e));
    assert_int_equal(e.code, 11000);
    assert_string_equal(e.message,
-                       "E11000 duplicate key error collection: flora.p index: _id_ dup key: { \"_id\" : 1 }");
+                       "E11000 duplicate key error collection: flora.p index: _id_ dup key: { _id: 1 }");
    bson_destroy(f);
 
    /* update with upsert */
