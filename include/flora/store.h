@@ -185,6 +185,15 @@ bool flora_cursor_next(flora_cursor_t *cursor, const bson_t **doc);
 bool flora_cursor_error(const flora_cursor_t *cursor, flora_error_t *error);
 void flora_cursor_destroy(flora_cursor_t *cursor);
 
+/* A number that changes whenever a committed write (by any thread or process) changes the
+ * documents of the collection: inserts, updates, deletes, TTL expiry, a drop. It never
+ * goes back. Readers use it to validate caches of query results: equal numbers mean equal
+ * contents. The embedded engine keeps it in the writing transaction; the mongodb engine
+ * cannot tell without a change stream and fails with code 115 (CommandNotSupported), so
+ * callers must not cache there. A collection never written has version 0. */
+bool flora_store_collection_version(flora_store_t *store, const char *collection, int64_t *version,
+                                    flora_error_t *error);
+
 /* ---- transactions ---------------------------------------------------------------- */
 
 /* The body of a transaction. Use `txn` (not the outer store) for every operation that

@@ -428,6 +428,7 @@ typedef struct sq_ctx {
    sq_conn_t *conn;
    bool own;   /* began its own transaction on a pooled connection */
    bool write;
+   const sq_coll_t *bumped; /* the collection whose change counter this op bumped */
 } sq_ctx_t;
 
 static sq_engine_t *
@@ -588,6 +589,55 @@ dup_id_error(sq_engine_t *eng, const char *coll, const bson_t *doc, flora_error_
    bson_destroy(&k);
 }
 
+bool
+flora__sqlite_bump(sq_conn_t *conn, const char *coll, flora_error_t *error)
+{
+   sqlite3_stmt *st = flora__sqlite_stmt(conn,
+                                         "INSERT INTO flora_changes(coll, version) VALUES (?, 1) "
+                                         "ON CONFLICT(coll) DO UPDATE SET version = version + 1",
+                                         error);
+   int rc;
+
+   if (!st) {
+      return false;
+   }
+   sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+   rc = sqlite3_step(st);
+   sqlite3_reset(st);
+   sqlite3_clear_bindings(st);
+   if (rc != SQLITE_DONE) {
+      flora__sqlite_error(conn, rc, "change counter", error);
+      return false;
+   }
+   return true;
+}
+
+static bool
+sq_collection_version(flora_store_t *store, const char *coll, int64_t *version, flora_error_t *error)
+{
+   sq_ctx_t c;
+   sqlite3_stmt *st;
+   bool ok = false;
+   int rc;
+
+   if (!ctx_begin(store, false, &c, error)) {
+      return false;
+   }
+   st = flora__sqlite_stmt(c.conn, "SELECT version FROM flora_changes WHERE coll = ?", error);
+   if (st) {
+      sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+      rc = sqlite3_step(st);
+      *version = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+      ok = rc == SQLITE_ROW || rc == SQLITE_DONE;
+      if (!ok) {
+         flora__sqlite_error(c.conn, rc, "change counter", error);
+      }
+      sqlite3_reset(st);
+      sqlite3_clear_bindings(st);
+   }
+   return ctx_end(&c, ok, error) && ok;
+}
+
 /* Writes one document change with its index entries, all or nothing: insert (old NULL,
  * *rid set), replace (both) or delete (new_doc NULL). */
 static bool
@@ -598,13 +648,14 @@ write_doc(sq_ctx_t *c, sq_coll_t *coll, int64_t *rid, const bson_t *old_doc, con
    sq_buf_t key = SQ_BUF_INIT;
    /* with secondary indexes a document write is several statements: a savepoint makes
     * them one; alone, the collection row's statement is atomic by itself */
-   bool savepoint = coll->n_indexes > 0;
+   bool savepoint = coll->n_indexes > 0 || c->bumped != coll;
    bool ok = false;
    int rc;
 
    if (savepoint && !flora__sqlite_control(c->conn, "SAVEPOINT flora_doc", error)) {
       return false;
    }
+
    if (!old_doc) {
       if (!id_key(new_doc, &key, NULL, error)) {
          goto cleanup;
@@ -655,6 +706,11 @@ write_doc(sq_ctx_t *c, sq_coll_t *coll, int64_t *rid, const bson_t *old_doc, con
       }
    }
    ok = flora__sqlite_index_write(c->eng, c->conn, coll, *rid, old_doc, new_doc, error);
+   if (ok && c->bumped != coll) {
+      /* once per operation, after its first successful write */
+      ok = flora__sqlite_bump(c->conn, coll->name, error);
+      c->bumped = ok ? coll : NULL;
+   }
 cleanup:
    if (st) {
       sqlite3_clear_bindings(st);
@@ -770,6 +826,9 @@ drop_coll_tables(sq_ctx_t *c, sq_coll_t *sc, flora_error_t *error)
    sqlite3_stmt *st;
    int rc;
 
+   if (!flora__sqlite_bump(c->conn, sc->name, error)) {
+      return false;
+   }
    for (size_t i = 0; i < sc->n_indexes; i++) {
       snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS \"%s\"", sc->indexes[i]->table);
       if (!flora__sqlite_exec(c->conn, sql, error)) {
@@ -1908,6 +1967,7 @@ static const flora_store_engine_t sqlite_engine = {
    .explain = sq_explain,
    .transaction = sq_transaction,
    .command = NULL,
+   .collection_version = sq_collection_version,
 };
 
 static bool
@@ -1920,7 +1980,9 @@ init_schema(sq_conn_t *conn, flora_error_t *error)
                               "CREATE TABLE IF NOT EXISTS flora_indexes("
                               "coll TEXT NOT NULL, name TEXT NOT NULL, num INTEGER NOT NULL, "
                               "spec BLOB NOT NULL, multikey INTEGER NOT NULL DEFAULT 0, "
-                              "PRIMARY KEY(coll, name))",
+                              "PRIMARY KEY(coll, name));"
+                              "CREATE TABLE IF NOT EXISTS flora_changes("
+                              "coll TEXT PRIMARY KEY, version INTEGER NOT NULL)",
                               error)
               ? flora__sqlite_exec(conn, "COMMIT", error)
               : (sqlite3_exec(conn->db, "ROLLBACK", NULL, NULL, NULL), false));

@@ -804,7 +804,8 @@ sweep_index(sq_engine_t *eng, sq_conn_t *conn, sq_coll_t *coll, sq_index_t *ix, 
          bson_destroy(doc);
          goto cleanup;
       }
-      if (!flora__sqlite_index_write(eng, conn, coll, rids[i], doc, NULL, error)) {
+      if (!flora__sqlite_index_write(eng, conn, coll, rids[i], doc, NULL, error) ||
+          (i == 0 && !flora__sqlite_bump(conn, coll->name, error))) {
          bson_destroy(doc);
          goto cleanup;
       }

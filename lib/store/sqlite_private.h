@@ -238,4 +238,9 @@ void flora__sqlite_text_terms_free(sq_text_terms_t *terms);
 /* MongoDB's textScore of doc for the query terms (fts_spec.cpp, text index version 3). */
 double flora__sqlite_text_score(const sq_index_t *ix, const bson_t *doc, const sq_text_terms_t *query);
 
+/* Counts committed changes to a collection's documents in flora_changes (bumped inside the
+ * writing transaction, so every process sees it with the data): the source of
+ * flora_store_collection_version. */
+bool flora__sqlite_bump(sq_conn_t *conn, const char *coll, flora_error_t *error);
+
 #endif

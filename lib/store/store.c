@@ -301,6 +301,21 @@ flora_store_ping(flora_store_t *store, flora_error_t *error)
    return store->engine->ping(store, error);
 }
 
+bool
+flora_store_collection_version(flora_store_t *store, const char *collection, int64_t *version,
+                               flora_error_t *error)
+{
+   FLORA_ASSERT_ARG(store);
+   FLORA_ASSERT_ARG(collection);
+   FLORA_ASSERT_ARG(version);
+   if (!store->engine->collection_version) {
+      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_NOT_IMPLEMENTED_OP,
+                      "the %s engine cannot tell collection versions", store->engine->name);
+      return false;
+   }
+   return store->engine->collection_version(store, collection, version, error);
+}
+
 /* ---- validators ------------------------------------------------------------------- */
 
 void

@@ -60,6 +60,11 @@ typedef struct flora_store_engine {
     * `parent` is store and `in_txn` is true. */
    bool (*transaction)(flora_store_t *store, flora_txn_fn fn, void *ctx, flora_error_t *error);
 
+   /* Optional: the change counter of a collection (flora_store_collection_version); NULL
+    * when the engine cannot tell. */
+   bool (*collection_version)(flora_store_t *store, const char *coll, int64_t *version,
+                              flora_error_t *error);
+
    /* Optional: a command the engine runs itself (mongodb passes everything through).
     * NULL means store.c's generic command adapter over the functions above. */
    bool (*command)(flora_store_t *store, const bson_t *command, bson_t *reply,

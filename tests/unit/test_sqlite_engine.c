@@ -1053,6 +1053,53 @@ test_catalog_across_processes(void **state)
    remove_db(uri);
 }
 
+/* Collection versions: bumped by every committed change, seen by other handles on the
+ * file, untouched by reads and by writes that fail. */
+static void
+test_collection_version(void **state)
+{
+   char path[] = "/tmp/flora-version-XXXXXX";
+   char uri[64];
+   int fd = mkstemp(path);
+   flora_store_t *a, *b;
+   flora_error_t e;
+   int64_t v0 = -1, v1 = -1, v2 = -1, v3 = -1, other = -1;
+   bson_t *doc, *filter, *update;
+
+   (void) state;
+   assert_true(fd >= 0);
+   close(fd);
+   snprintf(uri, sizeof uri, "sqlite:%s", path);
+   a = open_store(uri, 0);
+   b = open_store(uri, 0);
+   assert_true(flora_store_collection_version(a, "v", &v0, &e));
+   assert_int_equal(v0, 0);
+   doc = J("{'_id': 1, 'n': 1}");
+   assert_true(flora_store_insert_one(a, "v", doc, NULL, NULL, &e));
+   assert_true(flora_store_collection_version(b, "v", &v1, &e));
+   assert_true(v1 > v0);
+   /* a read does not change it; a failed write (duplicate _id) does not either */
+   assert_true(flora_store_count_documents(b, "v", NULL, NULL, &other, &e));
+   assert_false(flora_store_insert_one(b, "v", doc, NULL, NULL, &e));
+   assert_true(flora_store_collection_version(a, "v", &v2, &e));
+   assert_int_equal(v2, v1);
+   /* an update through the other handle does */
+   filter = J("{'_id': 1}");
+   update = J("{'$inc': {'n': 1}}");
+   assert_true(flora_store_update_one(b, "v", filter, update, NULL, NULL, &e));
+   assert_true(flora_store_collection_version(a, "v", &v3, &e));
+   assert_true(v3 > v2);
+   /* another collection's counter is separate */
+   assert_true(flora_store_collection_version(a, "other", &other, &e));
+   assert_int_equal(other, 0);
+   bson_destroy(doc);
+   bson_destroy(filter);
+   bson_destroy(update);
+   flora_store_close(a);
+   flora_store_close(b);
+   unlink(path);
+}
+
 int
 main(void)
 {
@@ -1072,6 +1119,7 @@ main(void)
       cmocka_unit_test(test_collections),
       cmocka_unit_test(test_busy_is_transient),
       cmocka_unit_test(test_catalog_across_processes),
+      cmocka_unit_test(test_collection_version),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);
 }
