@@ -10,6 +10,7 @@
 #include "app.h"
 #include "cli.h"
 #include "flora/log.h"
+#include "flora/shop.h"
 #include "http.h"
 #include "metrics.h"
 #include "server.h"
@@ -105,6 +106,7 @@ flora_cmd_serve(const flora_config_t *base, int argc, char **argv)
       FLORA_LOG_ERROR("serve", "cannot open the store", "error", error.message);
       goto cleanup;
    }
+   flora_shop_attach_schemas(app.store); /* every write is validated, updates included */
    FLORA_LOG_INFO("serve", "store open", "engine", flora_store_engine(app.store), "uri",
                   flora_store_uri_masked(app.store));
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flora/json.h"
 #include "flora/log.h"
 
 bool
@@ -123,6 +124,10 @@ flora_http_body_json(const flora_http_request_t *req, bson_t *out, flora_error_t
    if (req->body[i] != '{') {
       flora_error_set(error, FLORA_DOMAIN_INPUT, FLORA_ERR_INVALID,
                       "request body must be a JSON object");
+      return false;
+   }
+   if (!flora_json_check_strict(req->body, req->body_len, error)) {
+      flora_error_prefix(error, "request body is not acceptable JSON");
       return false;
    }
    /* One reader for the object and a second read that must find nothing after it. */

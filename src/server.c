@@ -711,6 +711,13 @@ begin_request(flora_server_t *server, struct MHD_Connection *connection, const c
    server->in_flight++;
    pthread_mutex_unlock(&server->lock);
 
+   /* A request that arrives on a kept-alive connection after draining began is refused
+    * before any handler runs: it changes nothing, and the client may safely retry it on
+    * another instance. Requests already running are waited for (flora_server_stop). */
+   if (atomic_load(&server->draining)) {
+      set_early(ctx, 503, "unavailable", "the server is shutting down; retry the request");
+      return ctx;
+   }
    if (!ctx->raw_path) {
       set_early(ctx, 500, "internal", "out of memory");
       return ctx;

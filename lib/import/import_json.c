@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flora/json.h"
 #include "import/import_private.h"
 
 static bool
@@ -228,6 +229,10 @@ flora__import_json(const char *path, const flora_import_options_t *options,
    }
    if (len > 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
       memset(text, ' ', 3); /* a byte order mark from an editor */
+   }
+   if (!flora_json_check_strict(text, len, error)) {
+      flora_error_prefix(error, "%s", path);
+      goto cleanup;
    }
    doc = bson_new_from_json((const uint8_t *) text, (ssize_t) len, &json_error);
    if (!doc) {

@@ -54,7 +54,9 @@ typedef struct acc_spec {
 typedef struct stage {
    enum stage_kind kind;
    const char *name;
-   bson_t spec; /* $match filter / $sort spec (what flora_pipeline_prefix lends) */
+   /* $match filter / $sort spec (what flora_pipeline_prefix lends). On the heap: a bson_t
+    * that has grown points into itself, so it cannot live in the realloc'd stage array. */
+   bson_t *spec;
    flora_matcher_t *matcher;
    flora_sort_t *sort;
    /* projection */
@@ -106,7 +108,7 @@ pnode_destroy(pnode_t *n)
 static void
 stage_clear(stage_t *s)
 {
-   bson_destroy(&s->spec);
+   bson_destroy(s->spec);
    flora_matcher_destroy(s->matcher);
    flora_sort_destroy(s->sort);
    pnode_destroy(s->proj);
@@ -157,7 +159,7 @@ add_stage(flora_pipeline_t *p, enum stage_kind kind, const char *name)
    p->stages = bson_realloc(p->stages, (p->n + 1) * sizeof *p->stages);
    s = &p->stages[p->n++];
    memset(s, 0, sizeof *s);
-   bson_init(&s->spec);
+   s->spec = bson_new();
    s->kind = kind;
    s->name = name;
    return s;
@@ -1050,8 +1052,8 @@ compile_stage(flora_pipeline_t *p, const char *name, const bson_value_t *arg, fl
          return fail(error, 15959, "the match filter must be an expression in an object");
       }
       flora__value_as_doc(arg, &doc);
-      bson_destroy(&s->spec);
-      bson_copy_to(&doc, &s->spec);
+      bson_destroy(s->spec);
+      s->spec = bson_copy(&doc);
       /* a top-level $expr is an aggregation expression, evaluated here; the rest of the
        * filter goes to the matcher (which refuses $expr elsewhere with code 2) */
       bson_iter_init(&it, &doc);
@@ -1079,9 +1081,9 @@ compile_stage(flora_pipeline_t *p, const char *name, const bson_value_t *arg, fl
       if (bson_empty(&doc)) {
          return fail(error, 15976, "$sort stage must have at least one sort key");
       }
-      bson_destroy(&s->spec);
-      bson_copy_to(&doc, &s->spec);
-      s->sort = flora_sort_new(&s->spec, error);
+      bson_destroy(s->spec);
+      s->spec = bson_copy(&doc);
+      s->sort = flora_sort_new(s->spec, error);
       return s->sort != NULL;
    }
    if (strcmp(name, "$project") == 0) {
@@ -1162,10 +1164,10 @@ compile_stage(flora_pipeline_t *p, const char *name, const bson_value_t *arg, fl
       s->accs[0].op = AC_COUNT;
       s = add_stage(p, ST_SORT, "$sortByCount");
       BSON_APPEND_INT32(&sort, "count", -1);
-      bson_destroy(&s->spec);
-      bson_copy_to(&sort, &s->spec);
+      bson_destroy(s->spec);
+      s->spec = bson_copy(&sort);
       bson_destroy(&sort);
-      s->sort = flora_sort_new(&s->spec, error);
+      s->sort = flora_sort_new(s->spec, error);
       ok = s->sort != NULL;
       return ok;
    }
@@ -1227,7 +1229,7 @@ flora_pipeline_prefix(const flora_pipeline_t *pipeline, const bson_t **match, co
    /* a $match with $expr is not lent: an engine's matcher cannot evaluate it */
    if (i < pipeline->n && pipeline->stages[i].kind == ST_MATCH && !pipeline->stages[i].expr) {
       if (match) {
-         *match = &pipeline->stages[i].spec;
+         *match = pipeline->stages[i].spec;
       }
       i++;
    }
@@ -1235,7 +1237,7 @@ flora_pipeline_prefix(const flora_pipeline_t *pipeline, const bson_t **match, co
    if (i < pipeline->n && pipeline->stages[i].kind == ST_SORT &&
        strcmp(pipeline->stages[i].name, "$sort") == 0) {
       if (sort) {
-         *sort = &pipeline->stages[i].spec;
+         *sort = pipeline->stages[i].spec;
       }
       i++;
    }
