@@ -127,7 +127,7 @@ flora_http_body_json(const flora_http_request_t *req, bson_t *out, flora_error_t
       return false;
    }
    if (!flora_json_check_strict(req->body, req->body_len, error)) {
-      flora_error_prefix(error, "request body is not acceptable JSON");
+      flora_error_prefix(error, "request body is not valid JSON");
       return false;
    }
    /* One reader for the object and a second read that must find nothing after it. */

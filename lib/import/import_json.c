@@ -231,7 +231,7 @@ flora__import_json(const char *path, const flora_import_options_t *options,
       memset(text, ' ', 3); /* a byte order mark from an editor */
    }
    if (!flora_json_check_strict(text, len, error)) {
-      flora_error_prefix(error, "%s", path);
+      flora_error_prefix(error, "%s: not valid JSON", path);
       goto cleanup;
    }
    doc = bson_new_from_json((const uint8_t *) text, (ssize_t) len, &json_error);
