@@ -16,8 +16,8 @@ parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
    char *end = NULL;
    long long v;
 
-   if (!s || !*s) {
-      return false;
+   if (!s || !*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 18) {
+      return false; /* digits only: no sign, spaces or exponent */
    }
    errno = 0;
    v = strtoll(s, &end, 10);
@@ -45,6 +45,8 @@ parse_bool(const char *s, bool *out)
 typedef struct list_params {
    flora_app_t *app;
    flora_product_query_t query;
+   const char *seen[16];
+   size_t n_seen;
    const char *bad_name;
    char reason[160];
 } list_params_t;
@@ -75,6 +77,16 @@ list_param(void *ctx, const char *name, const char *value)
    int64_t page_max = flora_config_int(p->app->config, "catalog.page_size_max");
    bool ok;
 
+   for (size_t i = 0; i < p->n_seen; i++) {
+      if (strcmp(p->seen[i], name) == 0) {
+         p->bad_name = name;
+         snprintf(p->reason, sizeof p->reason, "is given more than once");
+         return false;
+      }
+   }
+   if (p->n_seen < sizeof p->seen / sizeof p->seen[0]) {
+      p->seen[p->n_seen++] = name;
+   }
    if (strcmp(name, "category") == 0) {
       ok = text_param(p, name, value, &q->category);
    } else if (strcmp(name, "tag") == 0) {
@@ -97,7 +109,7 @@ list_param(void *ctx, const char *name, const char *value)
       ok = flora_product_sort_parse(value, &q->sort);
       if (!ok) {
          snprintf(p->reason, sizeof p->reason,
-                  "must be one of price, -price, popularity, newest, rating, relevance");
+                  "must be one of price (= price_asc), -price (= price_desc), popularity, newest, rating, relevance");
       }
    } else if (strcmp(name, "page") == 0) {
       ok = parse_int64(value, 1, 1000000, &q->page);
@@ -148,6 +160,26 @@ list_products(flora_app_t *app, const flora_http_request_t *req, flora_http_resp
    return true;
 }
 
+/* The client's view of a product: without the fields kept for queries only. */
+static void
+product_view(const bson_t *product, bson_t *out)
+{
+   static const char *const hidden[] = {"flowerTerms", "categoryTree", "source"};
+   bson_iter_t f;
+
+   bson_iter_init(&f, product);
+   while (bson_iter_next(&f)) {
+      bool skip = false;
+
+      for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++) {
+         skip = skip || strcmp(hidden[i], bson_iter_key(&f)) == 0;
+      }
+      if (!skip) {
+         bson_append_iter(out, bson_iter_key(&f), -1, &f);
+      }
+   }
+}
+
 static bool
 get_product(flora_app_t *app, const flora_http_request_t *req, flora_http_response_t *res)
 {
@@ -166,22 +198,7 @@ get_product(flora_app_t *app, const flora_http_request_t *req, flora_http_respon
    }
    bson_destroy(&res->body);
    bson_init(&res->body);
-   {
-      static const char *const hidden[] = {"flowerTerms", "categoryTree", "source"};
-      bson_iter_t f;
-
-      bson_iter_init(&f, &out);
-      while (bson_iter_next(&f)) {
-         bool skip = false;
-
-         for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++) {
-            skip = skip || strcmp(hidden[i], bson_iter_key(&f)) == 0;
-         }
-         if (!skip) {
-            bson_append_iter(&res->body, bson_iter_key(&f), -1, &f);
-         }
-      }
-   }
+   product_view(&out, &res->body);
    bson_destroy(&out);
    return true;
 }
@@ -207,7 +224,7 @@ list_categories(flora_app_t *app, const flora_http_request_t *req, flora_http_re
 /* Answers a write: 201/200 with the document, or the error with validation details. */
 static bool
 answer_write(flora_http_response_t *res, bool ok, int status, bson_t *doc, const bson_t *problems,
-             const flora_error_t *error, const char *location_prefix)
+             const flora_error_t *error, const char *location_prefix, bool is_product)
 {
    bson_iter_t it;
 
@@ -225,7 +242,12 @@ answer_write(flora_http_response_t *res, bool ok, int status, bson_t *doc, const
       snprintf(res->location, n, "%s%s", location_prefix, bson_iter_utf8(&it, NULL));
    }
    bson_destroy(&res->body);
-   bson_copy_to(doc, &res->body);
+   bson_init(&res->body);
+   if (is_product) {
+      product_view(doc, &res->body);
+   } else {
+      bson_concat(&res->body, doc);
+   }
    return true;
 }
 
@@ -242,7 +264,7 @@ create_product(flora_app_t *app, const flora_http_request_t *req, flora_http_res
       return flora_http_fail(res, &error);
    }
    ok = flora_catalog_create_product(app->store, &input, &problems, &out, &error);
-   answer_write(res, ok, 201, &out, &problems, &error, "/api/v1/products/");
+   answer_write(res, ok, 201, &out, &problems, &error, "/api/v1/products/", true);
    bson_destroy(&input);
    bson_destroy(&out);
    bson_destroy(&problems);
@@ -262,7 +284,7 @@ update_product(flora_app_t *app, const flora_http_request_t *req, flora_http_res
       return flora_http_fail(res, &error);
    }
    ok = flora_catalog_update_product(app->store, flora_http_param(req, "slug"), &input, &problems, &out, &error);
-   answer_write(res, ok, 200, &out, &problems, &error, NULL);
+   answer_write(res, ok, 200, &out, &problems, &error, NULL, true);
    bson_destroy(&input);
    bson_destroy(&out);
    bson_destroy(&problems);
@@ -278,6 +300,21 @@ delete_product(flora_app_t *app, const flora_http_request_t *req, flora_http_res
       return flora_http_fail(res, &error);
    }
    res->status = 204;
+   return true;
+}
+
+/* 422 for one field, with the details list every 422 carries. */
+static bool
+invalid_field(flora_http_response_t *res, const char *field, const char *reason)
+{
+   bson_t details = BSON_INITIALIZER, one;
+
+   BSON_APPEND_DOCUMENT_BEGIN(&details, "0", &one);
+   BSON_APPEND_UTF8(&one, "path", field);
+   BSON_APPEND_UTF8(&one, "reason", reason);
+   bson_append_document_end(&details, &one);
+   flora_http_error(res, 422, "validation_failed", field, reason, &details);
+   bson_destroy(&details);
    return true;
 }
 
@@ -298,14 +335,12 @@ adjust_stock(flora_app_t *app, const flora_http_request_t *req, flora_http_respo
    if (!bson_iter_init_find(&it, &input, "delta") ||
        !(BSON_ITER_HOLDS_INT32(&it) || BSON_ITER_HOLDS_INT64(&it))) {
       bson_destroy(&input);
-      return flora_http_error(res, 422, "validation_failed", "delta", "is required and must be a whole number",
-                              NULL);
+      return invalid_field(res, "delta", "is required and must be a whole number");
    }
    delta = bson_iter_as_int64(&it);
    bson_destroy(&input);
    if (delta < -1000000 || delta > 1000000 || delta == 0) {
-      return flora_http_error(res, 422, "validation_failed", "delta",
-                              "must be a non-zero whole number from -1000000 to 1000000", NULL);
+      return invalid_field(res, "delta", "must be a non-zero whole number from -1000000 to 1000000");
    }
    if (!flora_catalog_adjust_stock(app->store, sku, (int32_t) delta, &stock, &error)) {
       return flora_http_fail(res, &error);
@@ -328,7 +363,7 @@ create_category(flora_app_t *app, const flora_http_request_t *req, flora_http_re
       return flora_http_fail(res, &error);
    }
    ok = flora_catalog_create_category(app->store, &input, &problems, &out, &error);
-   answer_write(res, ok, 201, &out, &problems, &error, NULL);
+   answer_write(res, ok, 201, &out, &problems, &error, NULL, false);
    bson_destroy(&input);
    bson_destroy(&out);
    bson_destroy(&problems);
@@ -349,7 +384,7 @@ update_category(flora_app_t *app, const flora_http_request_t *req, flora_http_re
    }
    ok = flora_catalog_update_category(app->store, flora_http_param(req, "slug"), &input, &problems, &out,
                                       &error);
-   answer_write(res, ok, 200, &out, &problems, &error, NULL);
+   answer_write(res, ok, 200, &out, &problems, &error, NULL, false);
    bson_destroy(&input);
    bson_destroy(&out);
    bson_destroy(&problems);

@@ -226,13 +226,14 @@ iter_int(const bson_iter_t *it, int64_t fallback)
 /* price, compareAtPrice, inStock, flowers, flowerTerms from the variants; and the
  * variants themselves, with stock carried over from `existing` when the input has none. */
 static bool
-derive_variants(const bson_t *input, const bson_t *existing, bson_t *out, flora_error_t *error)
+derive_variants(const bson_t *input, const bson_t *existing, bson_t *out, bson_t *problems, bool *invalid,
+                flora_error_t *error)
 {
    bson_iter_t it, arr, field;
    int64_t best_price = -1, best_compare = -1;
    bool in_stock = false;
-   string_set_t flowers = {0}, terms = {0};
-   bool ok = true;
+   string_set_t flowers = {0}, terms = {0}, skus = {0};
+   bool ok = true, dup_sku = false;
 
    if (!bson_iter_init_find(&it, input, "variants")) {
       return true; /* schema validation reports the missing field */
@@ -253,6 +254,20 @@ derive_variants(const bson_t *input, const bson_t *existing, bson_t *out, flora_
          if (!BSON_ITER_HOLDS_DOCUMENT(&arr)) {
             bson_append_iter(&variants, bson_iter_key(&arr), -1, &arr);
             continue;
+         }
+         if (bson_iter_recurse(&arr, &field) && bson_iter_find(&field, "sku") && BSON_ITER_HOLDS_UTF8(&field)) {
+            const char *this_sku = bson_iter_utf8(&field, NULL);
+
+            for (size_t k = 0; k < skus.len; k++) {
+               if (strcmp(skus.items[k], this_sku) == 0) {
+                  char path[64];
+
+                  snprintf(path, sizeof path, "variants.%s.sku", bson_iter_key(&arr));
+                  flora__shop_invalid(problems, error, path, "is the SKU of another variant of this product");
+                  dup_sku = true;
+               }
+            }
+            string_set_add(&skus, this_sku);
          }
          BSON_APPEND_DOCUMENT_BEGIN(&variants, bson_iter_key(&arr), &v);
          bson_iter_recurse(&arr, &field);
@@ -340,6 +355,8 @@ derive_variants(const bson_t *input, const bson_t *existing, bson_t *out, flora_
    append_string_array(out, "flowerTerms", &terms);
    string_set_free(&flowers);
    string_set_free(&terms);
+   string_set_free(&skus);
+   *invalid = dup_sku;
    return ok;
 }
 
@@ -372,6 +389,64 @@ unique_slug(flora_store_t *store, const char *base, const bson_oid_t *self, char
    }
    flora_error_set(error, FLORA_DOMAIN_SHOP, FLORA_ERR_CONFLICT, "slug: no free slug for '%s'", base);
    return false;
+}
+
+/* A derived field (price from the variants, slug from the name) fails only because its
+ * source failed; when the source's own problem is listed, the derived one is noise. */
+static void
+drop_derived_problems(bson_t *problems)
+{
+   static const char *const derived[] = {"price", "compareAtPrice", "inStock", "flowers",
+                                          "flowerTerms", "categoryTree", "slug"};
+   bson_t kept = BSON_INITIALIZER;
+   bson_iter_t it;
+   bool has_source = false;
+   uint32_t n = 0;
+
+   if (!problems || !bson_iter_init(&it, problems)) {
+      return;
+   }
+   while (bson_iter_next(&it)) {
+      bson_iter_t p;
+      bool is_derived = false;
+
+      if (bson_iter_recurse(&it, &p) && bson_iter_find(&p, "path") && BSON_ITER_HOLDS_UTF8(&p)) {
+         for (size_t i = 0; i < sizeof derived / sizeof derived[0]; i++) {
+            is_derived = is_derived || strcmp(bson_iter_utf8(&p, NULL), derived[i]) == 0;
+         }
+      }
+      has_source = has_source || !is_derived;
+   }
+   if (!has_source) {
+      return;
+   }
+   bson_iter_init(&it, problems);
+   while (bson_iter_next(&it)) {
+      bson_iter_t p, r;
+      bool drop = false;
+
+      if (bson_iter_recurse(&it, &p) && bson_iter_find(&p, "path") && BSON_ITER_HOLDS_UTF8(&p) &&
+          bson_iter_recurse(&it, &r) && bson_iter_find(&r, "reason") && BSON_ITER_HOLDS_UTF8(&r)) {
+         for (size_t i = 0; i < sizeof derived / sizeof derived[0]; i++) {
+            /* a slug the client sent and got wrong stays; a missing derived one goes */
+            drop = drop || (strcmp(bson_iter_utf8(&p, NULL), derived[i]) == 0 &&
+                            strcmp(bson_iter_utf8(&r, NULL), "is required") == 0);
+         }
+      }
+      if (!drop) {
+         char idx[16];
+         const char *k;
+
+         bson_uint32_to_string(n++, &k, idx, sizeof idx);
+         bson_append_iter(&kept, k, -1, &it);
+      }
+   }
+   bson_reinit(problems);
+   bson_iter_init(&it, &kept);
+   while (bson_iter_next(&it)) {
+      bson_append_iter(problems, bson_iter_key(&it), -1, &it);
+   }
+   bson_destroy(&kept);
 }
 
 /* Builds the document to store from input (and the stored one, when updating). */
@@ -431,9 +506,14 @@ build_product(flora_store_t *store, const bson_t *input, const bson_t *existing,
       }
       ok = false;
    }
-   if (!derive_variants(input, existing, &draft, error)) {
-      bson_destroy(&draft);
-      return false;
+   {
+      bool invalid_variants = false;
+
+      if (!derive_variants(input, existing, &draft, problems, &invalid_variants, error)) {
+         bson_destroy(&draft);
+         return false;
+      }
+      ok = ok && !invalid_variants;
    }
    if (existing) {
       static const char *const kept[] = {"rating", "popularity", "createdAt"};
@@ -453,6 +533,7 @@ build_product(flora_store_t *store, const bson_t *input, const bson_t *existing,
 
          flora_schema_validate(&flora_schema_products, &prepared, problems, &schema_error);
       }
+      drop_derived_problems(problems);
       bson_destroy(&prepared);
       bson_destroy(&draft);
       flora_error_set(error, FLORA_DOMAIN_VALIDATION, FLORA_ERR_INVALID, "product is invalid");
@@ -464,7 +545,11 @@ build_product(flora_store_t *store, const bson_t *input, const bson_t *existing,
       return false;
    }
    bson_destroy(&draft);
-   return flora_schema_validate(&flora_schema_products, out, problems, error);
+   if (!flora_schema_validate(&flora_schema_products, out, problems, error)) {
+      drop_derived_problems(problems);
+      return false;
+   }
+   return true;
 }
 
 /* ---- writes ---------------------------------------------------------------------- */
@@ -481,11 +566,21 @@ flora_catalog_create_product(flora_store_t *store, const bson_t *input, bson_t *
    if (out) {
       bson_init(out);
    }
-   if (!build_product(store, input, NULL, flora__shop_now_ms(), &doc, problems, error)) {
+   /* A slug made from the name is checked free and then inserted; a concurrent create of
+    * a same-named product can take it in between: then build again, and the next free
+    * suffix is found. A slug the client chose is not changed. */
+   for (int attempt = 0;; attempt++) {
+      if (!build_product(store, input, NULL, flora__shop_now_ms(), &doc, problems, error)) {
+         bson_destroy(&doc);
+         return false;
+      }
+      ok = flora_store_insert_one(store, PRODUCTS, &doc, NULL, NULL, error);
+      if (ok || attempt >= 8 || bson_has_field(input, "slug") || error->code != FLORA_STORE_DUPLICATE_KEY ||
+          !strstr(error->message, "index: slug_1 ")) {
+         break;
+      }
       bson_destroy(&doc);
-      return false;
    }
-   ok = flora_store_insert_one(store, PRODUCTS, &doc, NULL, NULL, error);
    if (!ok) {
       flora__shop_map_duplicate(error, "a product");
    } else if (out) {

@@ -244,6 +244,96 @@ class CatalogApi(unittest.TestCase):
         self.assertEqual(status, 204)
 
 
+class CatalogHardening(unittest.TestCase):
+    """Faults found by attacking the API: each must stay fixed."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.flora = Flora()
+        cls.flora.run("migrate", "up")
+        cls.flora.run("import", "catalog", SMALL)
+        cls.flora.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.flora.close()
+
+    def post_raw(self, raw):
+        return self.flora.request("POST", "/api/v1/admin/products", raw=raw.encode(),
+                                  headers={"Content-Type": "application/json"}, admin=True)
+
+    def test_duplicate_json_keys_refused(self):
+        status, _, body = self.post_raw('{"sku": "DK1", "sku": "DK2", "name": "x", '
+                                        '"variants": [{"sku": "DK1-V", "name": "v", "price": 1}]}')
+        self.assertEqual(status, 400, body)
+        self.assertIn("duplicate", body["error"]["message"])
+
+    def test_out_of_range_integers_refused(self):
+        for number in ("18446744073709551616", "1" + "0" * 400):
+            status, _, body = self.post_raw('{"sku": "BIG", "name": "x", "variants": '
+                                            '[{"sku": "BIG-V", "name": "v", "price": %s}]}' % number)
+            self.assertEqual(status, 400, (number[:30], body))
+
+    def test_nul_in_strings_refused(self):
+        status, _, body = self.post_raw('{"sku": "NUL", "name": "a\\u0000b", '
+                                        '"variants": [{"sku": "NUL-V", "name": "v", "price": 1}]}')
+        self.assertEqual(status, 400, body)
+
+    def test_duplicate_variant_skus_refused(self):
+        status, _, body = self.flora.request("POST", "/api/v1/admin/products", admin=True, body={
+            "sku": "DV", "name": "Дубли", "variants": [
+                {"sku": "DV-X", "name": "a", "price": 100, "stock": 10},
+                {"sku": "DV-X", "name": "b", "price": 200, "stock": 0}]})
+        self.assertEqual(status, 422, body)
+        self.assertIn("variants.1.sku", {d["path"] for d in body["error"]["details"]})
+
+    def test_no_noise_from_derived_fields(self):
+        status, _, body = self.flora.request("POST", "/api/v1/admin/products", admin=True, body={
+            "sku": "NOISE", "name": "Шум", "variants": [{"sku": "NOISE-V", "name": "v", "price": -5}]})
+        self.assertEqual(status, 422, body)
+        paths = {d["path"] for d in body["error"]["details"]}
+        self.assertEqual(paths, {"variants.0.price"}, body)
+
+    def test_stock_cannot_pass_the_schema_maximum(self):
+        path = "/api/v1/admin/variants/T-TULIP-25/stock"
+        status, _, body = self.flora.request("POST", path, body={"delta": 1000000}, admin=True)
+        self.assertEqual(status, 422, body)
+        status, _, body = self.flora.request("POST", path, body={"delta": 1}, admin=True)
+        self.assertEqual(status, 200, body)
+        self.assertLess(body["stock"], 1000000)
+        self.flora.request("POST", path, body={"delta": -1}, admin=True)
+
+    def test_repeated_parameter_refused(self):
+        status, _, body = self.flora.request("GET", "/api/v1/products?pageSize=5&pageSize=6")
+        self.assertEqual(status, 400, body)
+        self.assertEqual(body["error"]["field"], "pageSize")
+        status, _, body = self.flora.request("GET", "/api/v1/products?minPrice=%2B5")
+        self.assertEqual(status, 400, body)
+
+    def test_admin_answers_hide_query_fields(self):
+        status, _, body = self.flora.request("POST", "/api/v1/admin/products", admin=True, body={
+            "sku": "HIDE", "name": "Скрытые поля", "categorySlugs": ["rozy"],
+            "variants": [{"sku": "HIDE-V", "name": "v", "price": 100,
+                          "composition": [{"flower": "Роза", "stems": 1}]}]})
+        self.assertEqual(status, 201, body)
+        self.assertNotIn("flowerTerms", body)
+        self.assertNotIn("categoryTree", body)
+
+    def test_parallel_creates_with_one_name_all_get_slugs(self):
+        import concurrent.futures
+
+        def create(i):
+            return self.flora.request("POST", "/api/v1/admin/products", admin=True, body={
+                "sku": "RACE-%d" % i, "name": "Гонка имён",
+                "variants": [{"sku": "RACE-%d-V" % i, "name": "v", "price": 100}]})
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(create, range(16)))
+        statuses = [r[0] for r in results]
+        self.assertEqual(statuses, [201] * 16, [r[2] for r in results if r[0] != 201][:3])
+        self.assertEqual(len({r[2]["slug"] for r in results}), 16)
+
+
 class FlowwowCatalog(unittest.TestCase):
     """The real florist's catalog from ../shared (skipped in a fresh clone)."""
 
