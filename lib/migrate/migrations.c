@@ -4,13 +4,12 @@
 #include "flora/migrate.h"
 #include "flora/shop.h"
 
-/* 0001: every shop collection with its $jsonSchema validator (applied by MongoDB, stored
- * by the embedded engine) and its declared indexes. Re-running after a crash half-way is
- * safe: an existing collection is kept and index creation is idempotent. */
+/* Creates each collection of schemas with its $jsonSchema validator (applied by MongoDB,
+ * stored by the embedded engine) and its declared indexes. Re-running after a crash
+ * half-way is safe: an existing collection is kept and index creation is idempotent. */
 static bool
-create_collections_up(flora_store_t *store, flora_error_t *error)
+create_schemas(flora_store_t *store, const flora_schema_t *const *schemas, flora_error_t *error)
 {
-   const flora_schema_t *const *schemas = flora_shop_schemas();
 
    for (size_t i = 0; schemas[i]; i++) {
       const char *coll = schemas[i]->collection;
@@ -48,9 +47,8 @@ create_collections_up(flora_store_t *store, flora_error_t *error)
 }
 
 static bool
-create_collections_down(flora_store_t *store, flora_error_t *error)
+drop_schemas(flora_store_t *store, const flora_schema_t *const *schemas, flora_error_t *error)
 {
-   const flora_schema_t *const *schemas = flora_shop_schemas();
    size_t n = 0;
 
    while (schemas[n]) {
@@ -65,16 +63,70 @@ create_collections_down(flora_store_t *store, flora_error_t *error)
    return true;
 }
 
+/* 0001: the catalog's collections (the shop's collections when it shipped; later
+ * collections come with their own migrations, so this list, part of its checksum, is
+ * fixed). */
+static const flora_schema_t *const *
+catalog_schemas(void)
+{
+   static const flora_schema_t *const list[] = {&flora_schema_categories, &flora_schema_products,
+                                                NULL};
+   return list;
+}
+
+static bool
+create_collections_up(flora_store_t *store, flora_error_t *error)
+{
+   return create_schemas(store, catalog_schemas(), error);
+}
+
+static bool
+create_collections_down(flora_store_t *store, flora_error_t *error)
+{
+   return drop_schemas(store, catalog_schemas(), error);
+}
+
 static const flora_migration_t create_collections = {
    .id = "0001_create_collections",
    .description = "Create the shop's collections with their validators and indexes",
    .up = create_collections_up,
    .down = create_collections_down,
-   .schemas = flora_shop_schemas,
+   .schemas = catalog_schemas,
+};
+
+/* 0004: delivery zones, rules, slot capacity and the geocoder cache (issue 6). */
+static const flora_schema_t *const *
+delivery_schemas(void)
+{
+   static const flora_schema_t *const list[] = {
+      &flora_schema_delivery_zones, &flora_schema_delivery_rules, &flora_schema_delivery_slots,
+      &flora_schema_geocode_cache, NULL};
+   return list;
+}
+
+static bool
+delivery_up(flora_store_t *store, flora_error_t *error)
+{
+   return create_schemas(store, delivery_schemas(), error);
+}
+
+static bool
+delivery_down(flora_store_t *store, flora_error_t *error)
+{
+   return drop_schemas(store, delivery_schemas(), error);
+}
+
+static const flora_migration_t delivery = {
+   .id = "0004_delivery",
+   .description = "Delivery zones, rules, slots and the geocode cache",
+   .up = delivery_up,
+   .down = delivery_down,
+   .schemas = delivery_schemas,
 };
 
 static const flora_migration_t *const migrations[] = {
    &create_collections,
+   &delivery,
    NULL,
 };
 
