@@ -29,6 +29,7 @@
 #include <curl/curl.h>
 
 #include "delivery/delivery_private.h"
+#include "flora/text.h"
 
 #define CACHE "geocode_cache"
 #define MAX_ANSWER (1 << 20)
@@ -143,14 +144,19 @@ coordinate(const bson_iter_t *it, double *out)
    return *s && errno == 0 && *end == '\0' && isfinite(*out);
 }
 
-/* Cache key: the address with runs of white space collapsed and ASCII lower-cased. */
-static void
+/* Cache key: the address case-folded (Unicode, flora_text_fold) with runs of white space
+ * collapsed and trimmed. False on invalid UTF-8. */
+static bool
 cache_key(const char *address, char *out, size_t len)
 {
+   char *folded = flora_text_fold(address, strlen(address));
    size_t o = 0;
    bool space = false;
 
-   for (const char *p = address; *p && o + 1 < len; p++) {
+   if (!folded) {
+      return false;
+   }
+   for (const char *p = folded; *p && o + 1 < len; p++) {
       if (isspace((unsigned char) *p)) {
          space = o > 0;
          continue;
@@ -159,9 +165,11 @@ cache_key(const char *address, char *out, size_t len)
          out[o++] = ' ';
       }
       space = false;
-      out[o++] = (char) tolower((unsigned char) *p);
+      out[o++] = *p;
    }
    out[o] = '\0';
+   free(folded);
+   return true;
 }
 
 bool
@@ -184,7 +192,11 @@ flora_delivery_geocode(flora_store_t *store, const flora_config_t *config, const
                       "delivery.geocoder is none: send lat and lon");
       goto cleanup;
    }
-   cache_key(address, key, sizeof key);
+   if (!cache_key(address, key, sizeof key)) {
+      flora_error_set(error, FLORA_DOMAIN_VALIDATION, FLORA_ERR_INVALID,
+                      "address: is not valid UTF-8");
+      goto cleanup;
+   }
    BSON_APPEND_UTF8(&filter, "_id", key);
    bson_destroy(&cached);
    if (!flora_store_find_one(store, CACHE, &filter, NULL, &cached, &hit, error)) {

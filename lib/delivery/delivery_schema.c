@@ -32,8 +32,6 @@ static const flora_field_t ring_fields[] = {
 };
 
 static const flora_field_t zone_fields[] = {
-   {FLORA_FIELD_DEFAULTS, .path = "_id", .types = FLORA_T_STRING, .required = true,
-    .minlength = 1, .maxlength = 31, .description = "zone id from the zones file"},
    {FLORA_FIELD_DEFAULTS, .path = "name", .types = FLORA_T_STRING, .required = true,
     .maxlength = 200, .description = "display name"},
    {FLORA_FIELD_DEFAULTS, .path = "priority", .types = FLORA_T_INT32, .required = true,
@@ -70,7 +68,8 @@ static const flora_index_decl_t zone_indexes[] = {
 
 const flora_schema_t flora_schema_delivery_zones = {
    .collection = "delivery_zones",
-   .description = "Delivery zones per shop location: a polygon or a radius ring with its prices. "
+   .description = "Delivery zones per shop location (_id: the zone id of the file): a polygon or "
+                  "a radius ring with its prices. "
                   "Replaced as a whole, in one transaction, by `flora delivery zones load FILE`.",
    .fields = zone_fields,
    .strict = true,
@@ -80,8 +79,6 @@ const flora_schema_t flora_schema_delivery_zones = {
 /* ---- delivery_rules ---------------------------------------------------------------- */
 
 static const flora_field_t rules_fields[] = {
-   {FLORA_FIELD_DEFAULTS, .path = "_id", .types = FLORA_T_STRING, .required = true,
-    .description = "always \"rules\": one document"},
    {FLORA_FIELD_DEFAULTS, .path = "slots", .types = FLORA_T_ARRAY, .required = true,
     .minlength = 1, .description = "delivery windows {id, start, end, capacity, weekdays}"},
    {FLORA_FIELD_DEFAULTS, .path = "exactTime", .types = FLORA_T_DOCUMENT | FLORA_T_NULL,
@@ -104,7 +101,7 @@ static const flora_field_t rules_fields[] = {
 
 const flora_schema_t flora_schema_delivery_rules = {
    .collection = "delivery_rules",
-   .description = "The slot and pricing rules (docs/delivery.md): one document, replaced by "
+   .description = "The slot and pricing rules (docs/delivery.md): one document {_id: \"rules\"}, replaced by "
                   "`flora delivery rules load FILE`; built-in defaults when absent.",
    .fields = rules_fields,
    .strict = true,
@@ -113,8 +110,6 @@ const flora_schema_t flora_schema_delivery_rules = {
 /* ---- delivery_slots ---------------------------------------------------------------- */
 
 static const flora_field_t slot_fields[] = {
-   {FLORA_FIELD_DEFAULTS, .path = "_id", .types = FLORA_T_STRING, .required = true,
-    .description = "\"<date>/<slot>\", e.g. \"2027-02-14/09-12\""},
    {FLORA_FIELD_DEFAULTS, .path = "date", .types = FLORA_T_STRING, .required = true,
     .pattern = DATE_PATTERN, .pattern_hint = "a date YYYY-MM-DD",
     .description = "delivery date in the shop's time zone"},
@@ -136,7 +131,7 @@ static const flora_index_decl_t slot_indexes[] = {
 
 const flora_schema_t flora_schema_delivery_slots = {
    .collection = "delivery_slots",
-   .description = "Capacity sold per date and delivery window. A reservation is one "
+   .description = "Capacity sold per date and delivery window (_id: \"<date>/<slot>\"). A reservation is one "
                   "conditional update {reserved < capacity} with $inc, so a window is never "
                   "overbooked however many checkouts race for it.",
    .fields = slot_fields,
@@ -147,8 +142,6 @@ const flora_schema_t flora_schema_delivery_slots = {
 /* ---- geocode_cache ----------------------------------------------------------------- */
 
 static const flora_field_t geocode_fields[] = {
-   {FLORA_FIELD_DEFAULTS, .path = "_id", .types = FLORA_T_STRING, .required = true,
-    .description = "the address, white space collapsed, lower-cased"},
    {FLORA_FIELD_DEFAULTS, .path = "address", .types = FLORA_T_STRING, .required = true,
     .maxlength = 500, .description = "the address as asked"},
    {FLORA_FIELD_DEFAULTS, .path = "provider", .types = FLORA_T_STRING, .required = true,
@@ -172,7 +165,8 @@ static const flora_index_decl_t geocode_indexes[] = {
 
 const flora_schema_t flora_schema_geocode_cache = {
    .collection = "geocode_cache",
-   .description = "Geocoder answers (address -> coordinates), so a repeated address costs no "
+   .description = "Geocoder answers (address -> coordinates; _id: the address with white space "
+                  "collapsed, lower-cased), so a repeated address costs no "
                   "provider call.",
    .fields = geocode_fields,
    .strict = true,
