@@ -515,6 +515,92 @@ test_quote_bad_input(void **state)
    }
 }
 
+static void
+test_quote_slot_full_and_holiday_capacity(void **state)
+{
+   fixture_t *fx = *state;
+   flora_error_t error = {0};
+   bson_t *req = J("{'lat': 55.75, 'lon': 37.62, 'subtotal': 200000, 'date': '2027-02-11', 'slot': '12-15'}");
+   bson_t *exact = J("{'lat': 55.75, 'lon': 37.62, 'subtotal': 200000, 'date': '2027-02-11', 'exactTime': '16:00'}");
+   bson_t *holiday = J("{'lat': 55.75, 'lon': 37.62, 'subtotal': 200000, 'date': '2027-02-14', 'slot': '12-15'}");
+   bson_t quote;
+   bson_iter_t it;
+
+   for (int i = 0; i < 3; i++) {
+      assert_true(flora_delivery_reserve_slot(fx->store, "2027-02-11", "12-15", &error));
+   }
+   assert_true(flora_delivery_quote_at(fx->store, fx->config, req, WED_0900_MSK, &quote, &error));
+   assert_true(bson_iter_init_find(&it, &quote, "reason"));
+   assert_string_equal(bson_iter_utf8(&it, NULL), "slot_full");
+   assert_true(bson_iter_init(&it, &quote) && bson_iter_find_descendant(&it, "slots.1.remaining", &it));
+   assert_int_equal(bson_iter_as_int64(&it), 0);
+   bson_destroy(&quote);
+   /* the exact-time pool (5) is separate */
+   assert_true(flora_delivery_quote_at(fx->store, fx->config, exact, WED_0900_MSK, &quote, &error));
+   assert_false(bson_iter_init_find(&it, &quote, "reason"));
+   bson_destroy(&quote);
+   for (int i = 0; i < 5; i++) {
+      assert_true(flora_delivery_reserve_slot(fx->store, "2027-02-11", "exact", &error));
+   }
+   assert_false(flora_delivery_reserve_slot(fx->store, "2027-02-11", "exact", &error));
+   assert_true(flora_delivery_quote_at(fx->store, fx->config, exact, WED_0900_MSK, &quote, &error));
+   assert_true(bson_iter_init_find(&it, &quote, "reason"));
+   assert_string_equal(bson_iter_utf8(&it, NULL), "slot_full");
+   bson_destroy(&quote);
+   /* on 14 February the holiday's capacity (6) replaces the window's (3) */
+   for (int i = 0; i < 6; i++) {
+      assert_true(flora_delivery_reserve_slot(fx->store, "2027-02-14", "12-15", &error));
+      assert_true(flora_delivery_quote_at(fx->store, fx->config, holiday, WED_0900_MSK, &quote, &error));
+      assert_true(bson_iter_init_find(&it, &quote, "deliverable"));
+      assert_true(bson_iter_bool(&it) == (i < 5));
+      bson_destroy(&quote);
+   }
+   assert_false(flora_delivery_reserve_slot(fx->store, "2027-02-14", "12-15", &error));
+   bson_destroy(req);
+   bson_destroy(exact);
+   bson_destroy(holiday);
+}
+
+static void
+test_holiday_ranges(void **state)
+{
+   static const struct {
+      int month, day;
+      const char *holiday; /* NULL: none */
+   } cases[] = {
+      {12, 29, NULL}, {12, 30, "new_year"}, {12, 31, "new_year"}, {1, 1, "new_year"},
+      {1, 2, "new_year"}, {1, 3, NULL}, {2, 12, NULL}, {2, 13, "valentines_day"},
+      {2, 14, "valentines_day"}, {2, 15, NULL}, {3, 7, "womens_day"}, {3, 8, "womens_day"},
+      {3, 9, NULL},
+   };
+   bson_t *file = J("{'holidays': ["
+                    "{'name': 'new_year', 'from': '12-30', 'to': '01-02', 'surcharge': 10000},"
+                    "{'name': 'valentines_day', 'from': '02-13', 'to': '02-14', 'surcharge': 30000},"
+                    "{'name': 'womens_day', 'from': '03-07', 'to': '03-08', 'surcharge': 30000}]}");
+   flora__rules_t *r = calloc(1, sizeof *r);
+   bson_t problems = BSON_INITIALIZER;
+
+   (void) state;
+   assert_true(flora__delivery_rules_from_bson(file, r, &problems));
+   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      const flora__holiday_t *h = flora__delivery_rules_holiday(r, cases[i].month, cases[i].day);
+
+      if ((h == NULL) != (cases[i].holiday == NULL) ||
+          (h && strcmp(h->name, cases[i].holiday) != 0)) {
+         fail_msg("%02d-%02d: expected %s, got %s", cases[i].month, cases[i].day,
+                  cases[i].holiday ? cases[i].holiday : "none", h ? h->name : "none");
+      }
+   }
+   /* night hours wrap midnight: 22:00-08:00 */
+   assert_true(flora__delivery_rules_night(r, 21 * 60, 22 * 60 + 1));
+   assert_false(flora__delivery_rules_night(r, 21 * 60, 22 * 60));
+   assert_true(flora__delivery_rules_night(r, 7 * 60 + 59, 8 * 60));
+   assert_false(flora__delivery_rules_night(r, 8 * 60, 12 * 60));
+   bson_destroy(&problems);
+   bson_destroy(file);
+   free(r);
+}
+
 /* ---- time zones ----------------------------------------------------------------------------- */
 
 static void
@@ -717,6 +803,8 @@ main(void)
       cmocka_unit_test_setup_teardown(test_bad_rules_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_quote_table, setup, teardown),
       cmocka_unit_test_setup_teardown(test_quote_bad_input, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_quote_slot_full_and_holiday_capacity, setup, teardown),
+      cmocka_unit_test(test_holiday_ranges),
       cmocka_unit_test_setup_teardown(test_lead_time_across_dst, setup, teardown),
       cmocka_unit_test_setup_teardown(test_moscow_districts, setup, teardown),
    };
