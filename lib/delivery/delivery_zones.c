@@ -110,7 +110,7 @@ static int
 ring_locate(bson_iter_t *ring, double x, double y)
 {
    bson_iter_t it;
-   double px = 0, py = 0, fx = 0, fy = 0;
+   double px = 0, py = 0;
    bool first = true, inside = false;
 
    if (!BSON_ITER_HOLDS_ARRAY(ring) || !bson_iter_recurse(ring, &it)) {
@@ -123,8 +123,6 @@ ring_locate(bson_iter_t *ring, double x, double y)
          return -1;
       }
       if (first) {
-         fx = qx;
-         fy = qy;
          first = false;
       } else {
          double cross = (qx - px) * (y - py) - (qy - py) * (x - px);
@@ -141,8 +139,6 @@ ring_locate(bson_iter_t *ring, double x, double y)
       px = qx;
       py = qy;
    }
-   (void) fx;
-   (void) fy;
    return inside ? 1 : 0;
 }
 
@@ -499,18 +495,21 @@ check_zone(checker_t *c, const bson_t *z, int priority, const location_t *locs, 
       bson_t rd;
       const uint8_t *data;
       uint32_t len;
+      char saved[sizeof c->prefix];
+
       bson_iter_document(&ring, &len, &data);
       bson_init_static(&rd, data, len);
+      memcpy(saved, c->prefix, sizeof saved);
+      snprintf(c->prefix, sizeof c->prefix, "%.150s.ring", saved);
       if (!bson_iter_init_find(&it, &rd, "innerKm")) {
          inner = 0;
       } else if (!number(c, &rd, "innerKm", false, &inner)) {
          inner = -1;
       }
       if (number(c, &rd, "outerKm", true, &outer) && inner >= 0 && outer <= inner) {
-         problem(c, "ring.outerKm", "must be greater than innerKm (%g)", inner);
-      } else if (outer == 0 && bson_iter_init_find(&it, &rd, "outerKm")) {
-         problem(c, "ring.outerKm", "must be greater than 0");
+         problem(c, "outerKm", "must be greater than innerKm (%g)", inner);
       }
+      memcpy(c->prefix, saved, sizeof saved);
    }
    money(c, z, "basePrice", true, &base);
    if (!money(c, z, "perKmPrice", false, &per_km)) {

@@ -194,6 +194,7 @@ test_bad_zones_file_names_zone_and_field(void **state)
    assert_non_null(strstr(all, "zone negative: must not be negative"));
    assert_non_null(strstr(all, "zone nowhere: no location has id warehouse"));
    assert_non_null(strstr(all, "zone nowhere: must be greater than innerKm"));
+   assert_non_null(strstr(all, "zones.4.ring.outerKm"));
    assert_non_null(strstr(error.message, "zone open"));
    bson_free(all);
    free(json);
