@@ -21,6 +21,8 @@ static const flora_cli_command_t commands[] = {
     "flora conformance DIR [--uri URI]", flora_cmd_conformance},
    {"docs", "generate the schema reference (one page per collection)",
     "flora docs schema [OUTDIR]   (default docs/schema)", flora_cmd_docs},
+   {"delivery", "load delivery zones or rules (validated first; a bad file changes nothing)",
+    "flora delivery zones load FILE | rules load FILE | rules show", flora_cmd_delivery},
    {"routes", "list the HTTP routes (method, path, metrics name, auth)", "flora routes",
     flora_cmd_routes},
    {NULL, NULL, NULL, NULL},

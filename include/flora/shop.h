@@ -21,6 +21,11 @@ void flora_shop_attach_schemas(flora_store_t *store);
 
 extern const flora_schema_t flora_schema_categories;
 extern const flora_schema_t flora_schema_products;
+/* Delivery (lib/delivery/delivery_schema.c, include/flora/delivery.h). */
+extern const flora_schema_t flora_schema_delivery_zones;
+extern const flora_schema_t flora_schema_delivery_rules;
+extern const flora_schema_t flora_schema_delivery_slots;
+extern const flora_schema_t flora_schema_geocode_cache;
 
 #ifdef __cplusplus
 }

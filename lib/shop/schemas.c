@@ -6,6 +6,10 @@
 static const flora_schema_t *const schemas[] = {
    &flora_schema_categories,
    &flora_schema_products,
+   &flora_schema_delivery_zones,
+   &flora_schema_delivery_rules,
+   &flora_schema_delivery_slots,
+   &flora_schema_geocode_cache,
    NULL,
 };
 
