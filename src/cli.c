@@ -101,7 +101,7 @@ flora_cmd_routes(const flora_config_t *config, int argc, char **argv)
    }
    for (const flora_route_t *r = flora_http_routes(); r->method; r++) {
       printf("%-7s %-40s %-28s %s\n", r->method, r->pattern, r->name,
-             r->auth == FLORA_AUTH_ADMIN ? "admin" : "public");
+             flora_route_auth_name(r->auth));
    }
    return 0;
 }
