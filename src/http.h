@@ -46,6 +46,7 @@ typedef struct flora_http_response {
    size_t raw_len;
    const char *content_type; /* default application/json for body; set for raw */
    char *location;           /* optional Location header (malloc'd, owned) */
+   int retry_after_s;        /* > 0: a Retry-After header (RFC 9110 section 10.2.3), e.g. with 429 */
 } flora_http_response_t;
 
 typedef bool (*flora_route_fn)(flora_app_t *app, const flora_http_request_t *req,
@@ -79,6 +80,9 @@ typedef bool (*flora_http_param_fn)(void *ctx, const char *name, const char *val
 void flora_http_query_each(const flora_http_request_t *req, flora_http_param_fn fn, void *ctx);
 /* Request header (case-insensitive name), or NULL. Borrowed for the request. */
 const char *flora_http_header(const flora_http_request_t *req, const char *name);
+/* The client's IP address as text ("127.0.0.1", "::1"), or "unknown". Borrowed for the
+ * request. (The peer of the TCP connection: behind a proxy, the proxy's address.) */
+const char *flora_http_client_address(const flora_http_request_t *req);
 /* Path parameter by name, or NULL. */
 const char *flora_http_param(const flora_http_request_t *req, const char *name);
 

@@ -61,6 +61,7 @@ typedef struct conn_ctx {
    struct MHD_Connection *connection;
    struct timespec start;
    char request_id[REQUEST_ID_MAX + 1];
+   char client_address[64];
    char method[16];
    char *raw_path; /* as received, for the log */
    const flora_route_t *route;
@@ -457,6 +458,32 @@ flora_http_header(const flora_http_request_t *req, const char *name)
 }
 
 const char *
+flora_http_client_address(const flora_http_request_t *req)
+{
+   conn_ctx_t *ctx;
+   const union MHD_ConnectionInfo *info;
+
+   FLORA_ASSERT_ARG(req);
+   ctx = req->conn;
+   if (!ctx) {
+      return "unknown";
+   }
+   if (ctx->client_address[0]) {
+      return ctx->client_address;
+   }
+   info = MHD_get_connection_info(ctx->connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+   if (!info || !info->client_addr ||
+       getnameinfo(info->client_addr,
+                   info->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                            : sizeof(struct sockaddr_in),
+                   ctx->client_address, sizeof ctx->client_address, NULL, 0,
+                   NI_NUMERICHOST) != 0) {
+      snprintf(ctx->client_address, sizeof ctx->client_address, "unknown");
+   }
+   return ctx->client_address;
+}
+
+const char *
 flora_http_param(const flora_http_request_t *req, const char *name)
 {
    FLORA_ASSERT_ARG(req);
@@ -605,6 +632,12 @@ send_answer(conn_ctx_t *ctx, flora_http_response_t *res, const early_answer_t *e
    MHD_add_response_header(response, "X-Request-Id", ctx->request_id);
    if (res->location) {
       MHD_add_response_header(response, MHD_HTTP_HEADER_LOCATION, res->location);
+   }
+   if (res->retry_after_s > 0) {
+      char seconds[24];
+
+      snprintf(seconds, sizeof seconds, "%d", res->retry_after_s);
+      MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, seconds);
    }
    if (early && early->allow[0] && res->status == 405) {
       MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, early->allow);
