@@ -173,7 +173,7 @@ bool flora_users_set_role(flora_store_t *store, const bson_oid_t *user_id, flora
 
 /* Counts one attempt under key (e.g. "login:email:a@b.ru") in a fixed window of window_s
  * seconds kept in the `rate_limits` collection (TTL on expiresAt): one conditional upsert
- * {_id: key, expiresAt > now} $inc count. Over limit: RATE_LIMITED with *retry_after_s
+ * {key, expiresAt > now} $inc count. Over limit: RATE_LIMITED with *retry_after_s
  * (seconds until the window ends, at least 1). */
 bool flora_rate_limit_hit(flora_store_t *store, const char *key, int64_t limit, int64_t window_s,
                           int64_t *retry_after_s, flora_error_t *error);

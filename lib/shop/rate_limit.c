@@ -6,8 +6,8 @@
 
 #define RATE_LIMITS "rate_limits"
 
-/* One attempt: {_id: key, expiresAt > now} $inc count, upserting a new window. A window
- * that has ended but is not swept yet makes the upsert clash on _id (11000): it is
+/* One attempt: {key, expiresAt > now} $inc count, upserting a new window. A window
+ * that has ended but is not swept yet makes the upsert clash on the unique key (11000): it is
  * deleted (only if still ended) and the attempt counted again. */
 bool
 flora_rate_limit_hit(flora_store_t *store, const char *key, int64_t limit, int64_t window_s,
@@ -28,7 +28,7 @@ flora_rate_limit_hit(flora_store_t *store, const char *key, int64_t limit, int64
    FLORA_ASSERT_ARG(retry_after_s);
    *retry_after_s = 0;
    for (int attempt = 0; attempt < 3 && !ok; attempt++) {
-      bson_t *filter = BCON_NEW("_id", BCON_UTF8(key), "expiresAt", "{", "$gt",
+      bson_t *filter = BCON_NEW("key", BCON_UTF8(key), "expiresAt", "{", "$gt",
                                 BCON_DATE_TIME(now), "}");
       bson_t *update = BCON_NEW("$inc", "{", "count", BCON_INT64(1), "}", "$setOnInsert", "{",
                                 "expiresAt", BCON_DATE_TIME(now + window_s * 1000), "}");
@@ -42,7 +42,7 @@ flora_rate_limit_hit(flora_store_t *store, const char *key, int64_t limit, int64
       bson_destroy(update);
       bson_destroy(opts);
       if (!ok && err.domain == FLORA_DOMAIN_STORE && err.code == FLORA_STORE_DUPLICATE_KEY) {
-         bson_t *ended = BCON_NEW("_id", BCON_UTF8(key), "expiresAt", "{", "$lte",
+         bson_t *ended = BCON_NEW("key", BCON_UTF8(key), "expiresAt", "{", "$lte",
                                   BCON_DATE_TIME(now), "}");
 
          if (!flora_store_delete_one(store, RATE_LIMITS, ended, NULL, NULL, error)) {

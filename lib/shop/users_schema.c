@@ -173,7 +173,7 @@ const flora_schema_t flora_schema_password_resets = {
 /* ---- rate limits ----------------------------------------------------------------- */
 
 static const flora_field_t rate_limit_fields[] = {
-   {FLORA_FIELD_DEFAULTS, .path = "_id", .types = FLORA_T_STRING, .required = true,
+   {FLORA_FIELD_DEFAULTS, .path = "key", .types = FLORA_T_STRING, .required = true,
     .minlength = 1, .maxlength = 400,
     .description = "what is counted: \"login:email:<e-mail>\", \"login:ip:<address>\", ..."},
    {FLORA_FIELD_DEFAULTS, .path = "count", .types = FLORA_T_INT, .required = true,
@@ -184,6 +184,8 @@ static const flora_field_t rate_limit_fields[] = {
 };
 
 static const flora_index_decl_t rate_limit_indexes[] = {
+   {.name = "key_1", .keys_json = "{\"key\": 1}", .unique = true,
+    .serves = "one window per key: the counting upsert finds it, a second one cannot exist"},
    {.name = "expiresAt_1", .keys_json = "{\"expiresAt\": 1}", .expire_after_seconds = 1,
     .serves = "TTL: ended windows are removed"},
    {NULL},
