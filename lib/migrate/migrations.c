@@ -8,10 +8,9 @@
  * by the embedded engine) and its declared indexes. Re-running after a crash half-way is
  * safe: an existing collection is kept and index creation is idempotent. */
 static bool
-create_collections_up(flora_store_t *store, flora_error_t *error)
+create_schema_list(flora_store_t *store, const flora_schema_t *const *schemas,
+                   flora_error_t *error)
 {
-   const flora_schema_t *const *schemas = flora_shop_schemas();
-
    for (size_t i = 0; schemas[i]; i++) {
       const char *coll = schemas[i]->collection;
       bson_t validator, opts = BSON_INITIALIZER, specs;
@@ -48,6 +47,12 @@ create_collections_up(flora_store_t *store, flora_error_t *error)
 }
 
 static bool
+create_collections_up(flora_store_t *store, flora_error_t *error)
+{
+   return create_schema_list(store, flora_shop_schemas(), error);
+}
+
+static bool
 create_collections_down(flora_store_t *store, flora_error_t *error)
 {
    const flora_schema_t *const *schemas = flora_shop_schemas();
@@ -73,8 +78,48 @@ static const flora_migration_t create_collections = {
    .schemas = flora_shop_schemas,
 };
 
+/* 0005: the notification collections (outbox, sms_rate_limits) with their validators and
+ * indexes, for a database migrated before they existed. Same idempotent steps as 0001. */
+static const flora_schema_t *const notification_schemas[] = {
+   &flora_schema_outbox,
+   &flora_schema_sms_rate_limits,
+   NULL,
+};
+
+static const flora_schema_t *const *
+notification_schema_list(void)
+{
+   return notification_schemas;
+}
+
+static bool
+notifications_up(flora_store_t *store, flora_error_t *error)
+{
+   return create_schema_list(store, notification_schemas, error);
+}
+
+static bool
+notifications_down(flora_store_t *store, flora_error_t *error)
+{
+   for (size_t i = 2; i > 0; i--) {
+      if (!flora_store_drop_collection(store, notification_schemas[i - 1]->collection, error)) {
+         return false;
+      }
+   }
+   return true;
+}
+
+static const flora_migration_t notifications = {
+   .id = "0005_notifications",
+   .description = "Create the notification outbox and the SMS rate limit windows",
+   .up = notifications_up,
+   .down = notifications_down,
+   .schemas = notification_schema_list,
+};
+
 static const flora_migration_t *const migrations[] = {
    &create_collections,
+   &notifications,
    NULL,
 };
 

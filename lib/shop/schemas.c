@@ -6,6 +6,8 @@
 static const flora_schema_t *const schemas[] = {
    &flora_schema_categories,
    &flora_schema_products,
+   &flora_schema_outbox,
+   &flora_schema_sms_rate_limits,
    NULL,
 };
 
