@@ -155,7 +155,7 @@ void flora_notify_worker_destroy(flora_notify_worker_t *worker);
  * nextAttemptAt <= now} or {status: sending, leaseExpiresAt <= now}: a crashed worker's
  * lease is reclaimed), and delivers each, up to notify.batch_size messages. Each delivery
  * is marked sent as soon as its provider accepted it; a failed one is retried with
- * exponential backoff and full jitter (notify.retry_base_ms doubling up to retry_max_ms)
+ * exponential backoff and equal jitter (notify.retry_base_ms doubling up to retry_max_ms)
  * until notify.max_attempts, then the message is dead. Permanent failures (a template
  * error, a refused recipient) make it dead at once. SMS of events that can wait
  * (order.status_changed, order.delivered, review.approved) are held during quiet hours.

@@ -77,7 +77,7 @@ static const key_def_t keys[] = {
    {"notify.lease_s", "FLORA_NOTIFY_LEASE_S", TYPE_INT, 1, 3600, "120", false, NULL,
     "Worker: seconds a claimed message stays leased; then another worker may reclaim it."},
    {"notify.retry_base_ms", "FLORA_NOTIFY_RETRY_BASE_MS", TYPE_INT, 1, 86400000, "30000", false,
-    NULL, "First retry delay in ms; doubles per attempt (full jitter) up to retry_max_ms."},
+    NULL, "First retry delay in ms; doubles per attempt (equal jitter) up to retry_max_ms."},
    {"notify.retry_max_ms", "FLORA_NOTIFY_RETRY_MAX_MS", TYPE_INT, 1, 604800000, "3600000", false,
     NULL, "Longest retry delay in ms."},
    {"notify.max_attempts", "FLORA_NOTIFY_MAX_ATTEMPTS", TYPE_INT, 1, 1000, "10", false, NULL,
