@@ -89,5 +89,6 @@ const flora_route_t *flora_http_routes(void);
  * Each is terminated by an entry with method NULL. */
 extern const flora_route_t flora_routes_ops[];     /* /healthz /readyz /metrics */
 extern const flora_route_t flora_routes_catalog[]; /* /api/v1/categories, /api/v1/products */
+extern const flora_route_t flora_routes_notify[];  /* /api/v1/admin/notifications */
 
 #endif
