@@ -133,9 +133,49 @@ static const flora_migration_t users = {
    .schemas = users_schemas_list,
 };
 
+/* 0005: the notification collections (outbox, sms_rate_limits) with their validators and
+ * indexes, for a database migrated before they existed. Same idempotent steps as 0001. */
+static const flora_schema_t *const notification_schemas[] = {
+   &flora_schema_outbox,
+   &flora_schema_sms_rate_limits,
+   NULL,
+};
+
+static const flora_schema_t *const *
+notification_schema_list(void)
+{
+   return notification_schemas;
+}
+
+static bool
+notifications_up(flora_store_t *store, flora_error_t *error)
+{
+   return create_schemas(notification_schemas, store, error);
+}
+
+static bool
+notifications_down(flora_store_t *store, flora_error_t *error)
+{
+   for (size_t i = 2; i > 0; i--) {
+      if (!flora_store_drop_collection(store, notification_schemas[i - 1]->collection, error)) {
+         return false;
+      }
+   }
+   return true;
+}
+
+static const flora_migration_t notifications = {
+   .id = "0005_notifications",
+   .description = "Create the notification outbox and the SMS rate limit windows",
+   .up = notifications_up,
+   .down = notifications_down,
+   .schemas = notification_schema_list,
+};
+
 static const flora_migration_t *const migrations[] = {
    &create_collections,
    &users,
+   &notifications,
    NULL,
 };
 
