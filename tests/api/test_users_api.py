@@ -247,6 +247,25 @@ class UsersApi(unittest.TestCase):
         self.call("POST", "/api/v1/auth/password-reset/confirm",
                   {"token": "made-up-token", "password": "another-password"}, expect=401)
 
+    def test_password_reset_through_the_outbox(self):
+        self.register("nina@example.ru")
+        session = self.login("nina@example.ru")
+        self.call("POST", "/api/v1/auth/password-reset", {"email": "Nina@Example.ru"}, expect=202)
+        # The token reaches the user only in the outbox message (the worker e-mails it).
+        status, _, page = self.flora.request("GET", "/api/v1/admin/notifications?pageSize=200",
+                                             headers=bearer(ADMIN_TOKEN))
+        self.assertEqual(status, 200, page)
+        urls = [m["payload"]["resetUrl"] for m in page["items"]
+                if m["event"] == "user.password_reset" and m["payload"]["to"]["email"] == "nina@example.ru"]
+        self.assertEqual(len(urls), 1, page)
+        token = urls[0].split("token=")[1]
+        confirm = {"token": token, "password": "brand-new-password"}
+        self.call("POST", "/api/v1/auth/password-reset/confirm", confirm, expect=204)
+        self.call("POST", "/api/v1/auth/password-reset/confirm", confirm, expect=401)  # single use
+        self.call("GET", "/api/v1/me", token=session, expect=401)  # sessions ended
+        self.login("nina@example.ru", "password-123", expect=401)
+        self.login("nina@example.ru", "brand-new-password")
+
     def test_login_rate_limit(self):
         self.register("target@example.ru")
         for _ in range(PER_EMAIL):
