@@ -26,6 +26,12 @@ extern const flora_schema_t flora_schema_delivery_zones;
 extern const flora_schema_t flora_schema_delivery_rules;
 extern const flora_schema_t flora_schema_delivery_slots;
 extern const flora_schema_t flora_schema_geocode_cache;
+extern const flora_schema_t flora_schema_users;
+extern const flora_schema_t flora_schema_sessions;
+extern const flora_schema_t flora_schema_password_resets;
+extern const flora_schema_t flora_schema_rate_limits;
+extern const flora_schema_t flora_schema_outbox;          /* lib/notify/notify_schema.c */
+extern const flora_schema_t flora_schema_sms_rate_limits; /* lib/notify/notify_schema.c */
 
 #ifdef __cplusplus
 }

@@ -97,6 +97,42 @@ static const flora_migration_t create_collections = {
    .schemas = create_collections_schemas,
 };
 
+/* 0002: accounts (include/flora/users.h). */
+static const flora_schema_t *const users_schemas[] = {
+   &flora_schema_users,
+   &flora_schema_sessions,
+   &flora_schema_password_resets,
+   &flora_schema_rate_limits,
+   NULL,
+};
+
+static const flora_schema_t *const *
+users_schemas_list(void)
+{
+   return users_schemas;
+}
+
+static bool
+users_up(flora_store_t *store, flora_error_t *error)
+{
+   return create_schemas(users_schemas, store, error);
+}
+
+static bool
+users_down(flora_store_t *store, flora_error_t *error)
+{
+   return drop_schemas(users_schemas, store, error);
+}
+
+static const flora_migration_t users = {
+   .id = "0002_users",
+   .description = "Create users, sessions, password_resets and rate_limits with their "
+                  "validators and indexes (TTL on expiresAt)",
+   .up = users_up,
+   .down = users_down,
+   .schemas = users_schemas_list,
+};
+
 /* 0004: delivery zones, rules, slot capacity and the geocoder cache
  * (include/flora/delivery.h). */
 static const flora_schema_t *const delivery_schemas[] = {
@@ -134,9 +170,50 @@ static const flora_migration_t delivery = {
    .schemas = delivery_schemas_list,
 };
 
+/* 0005: the notification collections (outbox, sms_rate_limits) with their validators and
+ * indexes, for a database migrated before they existed. Same idempotent steps as 0001. */
+static const flora_schema_t *const notification_schemas[] = {
+   &flora_schema_outbox,
+   &flora_schema_sms_rate_limits,
+   NULL,
+};
+
+static const flora_schema_t *const *
+notification_schema_list(void)
+{
+   return notification_schemas;
+}
+
+static bool
+notifications_up(flora_store_t *store, flora_error_t *error)
+{
+   return create_schemas(notification_schemas, store, error);
+}
+
+static bool
+notifications_down(flora_store_t *store, flora_error_t *error)
+{
+   for (size_t i = 2; i > 0; i--) {
+      if (!flora_store_drop_collection(store, notification_schemas[i - 1]->collection, error)) {
+         return false;
+      }
+   }
+   return true;
+}
+
+static const flora_migration_t notifications = {
+   .id = "0005_notifications",
+   .description = "Create the notification outbox and the SMS rate limit windows",
+   .up = notifications_up,
+   .down = notifications_down,
+   .schemas = notification_schema_list,
+};
+
 static const flora_migration_t *const migrations[] = {
    &create_collections,
+   &users,
    &delivery,
+   &notifications,
    NULL,
 };
 

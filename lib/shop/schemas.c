@@ -10,6 +10,12 @@ static const flora_schema_t *const schemas[] = {
    &flora_schema_delivery_rules,
    &flora_schema_delivery_slots,
    &flora_schema_geocode_cache,
+   &flora_schema_users,
+   &flora_schema_sessions,
+   &flora_schema_password_resets,
+   &flora_schema_rate_limits,
+   &flora_schema_outbox,
+   &flora_schema_sms_rate_limits,
    NULL,
 };
 
