@@ -8,11 +8,13 @@
 #include "flora/store.h"
 
 typedef struct flora_metrics flora_metrics_t;
+typedef struct flora_response_cache flora_response_cache_t;
 
 struct flora_app {
    const flora_config_t *config; /* effective configuration (include/flora/config.h) */
    flora_store_t *store;
    flora_metrics_t *metrics;     /* src/metrics.h */
+   flora_response_cache_t *cache; /* src/response_cache.h; NULL: off */
    atomic_bool draining;         /* set on SIGTERM: /readyz answers 503 */
 };
 

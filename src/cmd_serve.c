@@ -13,6 +13,7 @@
 #include "flora/shop.h"
 #include "http.h"
 #include "metrics.h"
+#include "response_cache.h"
 #include "server.h"
 #include "worker_thread.h"
 
@@ -109,6 +110,8 @@ flora_cmd_serve(const flora_config_t *base, int argc, char **argv)
       goto cleanup;
    }
    flora_shop_attach_schemas(app.store); /* every write is validated, updates included */
+   app.cache = flora_response_cache_new((size_t) flora_config_int(config, "http.cache_entries"),
+                                        (size_t) flora_config_int(config, "http.cache_bytes"));
    FLORA_LOG_INFO("serve", "store open", "engine", flora_store_engine(app.store), "uri",
                   flora_store_uri_masked(app.store));
 
@@ -142,6 +145,7 @@ cleanup:
    flora_worker_thread_stop(worker);
    flora_server_stop(server);
    flora_store_close(app.store);
+   flora_response_cache_destroy(app.cache);
    flora_metrics_destroy(app.metrics);
    flora_config_destroy(config);
    if (masked) {

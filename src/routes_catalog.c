@@ -9,6 +9,8 @@
 #include "app.h"
 #include "flora/catalog.h"
 #include "http.h"
+#include "json_view.h"
+#include "response_cache.h"
 
 static bool
 parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
@@ -41,6 +43,91 @@ parse_bool(const char *s, bool *out)
    }
    return false;
 }
+
+/* ---- response cache -------------------------------------------------------------- */
+
+typedef struct cache_key {
+   char text[1024];
+   size_t len;
+   bool overflow;
+} cache_key_t;
+
+static bool
+key_param(void *ctx, const char *name, const char *value)
+{
+   cache_key_t *k = ctx;
+   int n = snprintf(k->text + k->len, sizeof k->text - k->len, "%c%s=%s", k->len ? '&' : '?', name, value);
+
+   if (n < 0 || (size_t) n >= sizeof k->text - k->len) {
+      k->overflow = true;
+      return false;
+   }
+   k->len += (size_t) n;
+   return true;
+}
+
+/* The cache's view of a request: its path and parameters in the order sent, and the
+ * versions of the two collections every catalog answer is made of. False: don't cache. */
+static bool
+cache_prepare(flora_app_t *app, const flora_http_request_t *req, cache_key_t *key, int64_t versions[2])
+{
+   flora_error_t error;
+   int n;
+
+   static const char *const collections[] = {"products", "categories"};
+
+   if (!app->cache || !flora_store_collection_versions(app->store, collections, 2, versions, &error)) {
+      return false;
+   }
+   n = snprintf(key->text, sizeof key->text, "%s", req->path);
+   if (n < 0 || (size_t) n >= sizeof key->text) {
+      return false;
+   }
+   key->len = (size_t) n;
+   key->overflow = false;
+   flora_http_query_each(req, key_param, key);
+   return !key->overflow;
+}
+
+static bool
+cache_answer(flora_app_t *app, const cache_key_t *key, const int64_t versions[2], flora_http_response_t *res)
+{
+   char *body = NULL;
+   size_t len = 0;
+
+   if (!flora_response_cache_get(app->cache, key->text, versions, 2, &body, &len)) {
+      return false;
+   }
+   res->raw = body;
+   res->raw_len = len;
+   res->content_type = "application/json";
+   return true;
+}
+
+/* Answers with body (taken), rendered once and kept in the cache when use_cache. */
+static void
+answer(flora_app_t *app, bool use_cache, const cache_key_t *key, const int64_t versions[2], bson_t *body,
+       flora_http_response_t *res)
+{
+   size_t len = 0;
+   char *json = use_cache ? flora_json_view_string(body, false, &len) : NULL;
+   char *raw = json ? malloc(len + 1) : NULL;
+
+   if (!raw) {
+      bson_free(json);
+      bson_destroy(&res->body);
+      bson_steal(&res->body, body);
+      return;
+   }
+   memcpy(raw, json, len + 1);
+   bson_free(json);
+   bson_destroy(body);
+   flora_response_cache_put(app->cache, key->text, versions, 2, raw, len);
+   res->raw = raw;
+   res->raw_len = len;
+   res->content_type = "application/json";
+}
+
 
 typedef struct list_params {
    flora_app_t *app;
@@ -139,6 +226,9 @@ list_products(flora_app_t *app, const flora_http_request_t *req, flora_http_resp
    list_params_t p = {.app = app, .query = FLORA_PRODUCT_QUERY_INIT};
    flora_error_t error = {0};
    bson_t out;
+   cache_key_t key;
+   int64_t versions[2];
+   bool use_cache;
 
    p.query.page_size = flora_config_int(app->config, "catalog.page_size_default");
    flora_http_query_each(req, list_param, &p);
@@ -151,12 +241,15 @@ list_products(flora_app_t *app, const flora_http_request_t *req, flora_http_resp
    if (p.query.sort == FLORA_SORT_RELEVANCE && !p.query.q) {
       return flora_http_error(res, 400, "invalid_argument", "sort", "relevance needs a search query q", NULL);
    }
+   use_cache = cache_prepare(app, req, &key, versions);
+   if (use_cache && cache_answer(app, &key, versions, res)) {
+      return true;
+   }
    if (!flora_catalog_list_products(app->store, &p.query, &out, &error)) {
       bson_destroy(&out);
       return flora_http_fail(res, &error);
    }
-   bson_destroy(&res->body);
-   bson_steal(&res->body, &out);
+   answer(app, use_cache, &key, versions, &out, res);
    return true;
 }
 
@@ -184,22 +277,30 @@ static bool
 get_product(flora_app_t *app, const flora_http_request_t *req, flora_http_response_t *res)
 {
    flora_error_t error = {0};
-   bson_t out;
+   bson_t out, view = BSON_INITIALIZER;
    bool found = false;
    bson_iter_t it;
+   cache_key_t key;
+   int64_t versions[2];
+   bool use_cache = cache_prepare(app, req, &key, versions);
 
+   if (use_cache && cache_answer(app, &key, versions, res)) {
+      bson_destroy(&view);
+      return true;
+   }
    if (!flora_catalog_get_product(app->store, flora_http_param(req, "slug"), &out, &found, &error)) {
+      bson_destroy(&view);
       bson_destroy(&out);
       return flora_http_fail(res, &error);
    }
    if (!found || !bson_iter_init_find(&it, &out, "active") || !bson_iter_as_bool(&it)) {
       bson_destroy(&out);
+      bson_destroy(&view);
       return flora_http_error(res, 404, "not_found", "slug", "no product has this slug", NULL);
    }
-   bson_destroy(&res->body);
-   bson_init(&res->body);
-   product_view(&out, &res->body);
+   product_view(&out, &view);
    bson_destroy(&out);
+   answer(app, use_cache, &key, versions, &view, res);
    return true;
 }
 
@@ -209,13 +310,18 @@ list_categories(flora_app_t *app, const flora_http_request_t *req, flora_http_re
    flora_error_t error = {0};
    bson_t out;
 
-   (void) req;
+   cache_key_t key;
+   int64_t versions[2];
+   bool use_cache = cache_prepare(app, req, &key, versions);
+
+   if (use_cache && cache_answer(app, &key, versions, res)) {
+      return true;
+   }
    if (!flora_catalog_category_tree(app->store, &out, &error)) {
       bson_destroy(&out);
       return flora_http_fail(res, &error);
    }
-   bson_destroy(&res->body);
-   bson_steal(&res->body, &out);
+   answer(app, use_cache, &key, versions, &out, res);
    return true;
 }
 

@@ -194,6 +194,11 @@ void flora_cursor_destroy(flora_cursor_t *cursor);
 bool flora_store_collection_version(flora_store_t *store, const char *collection, int64_t *version,
                                     flora_error_t *error);
 
+/* The versions of n collections read together (one snapshot, one round trip): versions[i]
+ * is collection[i]'s. Same errors as flora_store_collection_version. */
+bool flora_store_collection_versions(flora_store_t *store, const char *const *collections, size_t n,
+                                     int64_t *versions, flora_error_t *error);
+
 /* ---- transactions ---------------------------------------------------------------- */
 
 /* The body of a transaction. Use `txn` (not the outer store) for every operation that

@@ -48,6 +48,11 @@ static const key_def_t keys[] = {
     "Worker threads of the HTTP server (libmicrohttpd thread pool)."},
    {"http.max_body_bytes", "FLORA_HTTP_MAX_BODY_BYTES", TYPE_INT, 1024, 256 * MIB, "1048576",
     false, NULL, "Largest accepted request body in bytes; larger bodies get 413."},
+   {"http.cache_entries", "FLORA_HTTP_CACHE_ENTRIES", TYPE_INT, 0, 1000000, "1024", false, NULL,
+    "Rendered catalog responses kept in memory, validated by collection versions (embedded "
+    "engine); 0 turns the cache off."},
+   {"http.cache_bytes", "FLORA_HTTP_CACHE_BYTES", TYPE_INT, 1 * MIB, 4096 * MIB, "67108864", false,
+    NULL, "Memory for cached responses in bytes."},
    {"http.connection_timeout_s", "FLORA_HTTP_CONNECTION_TIMEOUT_S", TYPE_INT, 1, 3600, "30", false,
     NULL, "Seconds of inactivity after which a connection is closed."},
    {"http.shutdown_timeout_s", "FLORA_HTTP_SHUTDOWN_TIMEOUT_S", TYPE_INT, 0, 3600, "30", false,

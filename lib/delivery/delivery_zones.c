@@ -353,7 +353,9 @@ check_ring(checker_t *c, bson_iter_t *ring, const char *path)
       char p[200];
       double x, y;
 
-      snprintf(p, sizeof p, "%s.%u", path, n);
+      if (snprintf(p, sizeof p, "%s.%u", path, n) >= (int) sizeof p) {
+         p[sizeof p - 1] = '\0'; /* a path this long is cut; the message still names the zone */
+      }
       if (!check_point(c, &it, p, &x, &y)) {
          ok = false;
       } else if (n == 0) {

@@ -613,21 +613,23 @@ flora__sqlite_bump(sq_conn_t *conn, const char *coll, flora_error_t *error)
 }
 
 static bool
-sq_collection_version(flora_store_t *store, const char *coll, int64_t *version, flora_error_t *error)
+sq_collection_versions(flora_store_t *store, const char *const *colls, size_t n, int64_t *versions,
+                       flora_error_t *error)
 {
    sq_ctx_t c;
    sqlite3_stmt *st;
-   bool ok = false;
+   bool ok = true;
    int rc;
 
    if (!ctx_begin(store, false, &c, error)) {
       return false;
    }
    st = flora__sqlite_stmt(c.conn, "SELECT version FROM flora_changes WHERE coll = ?", error);
-   if (st) {
-      sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+   ok = st != NULL;
+   for (size_t i = 0; ok && i < n; i++) {
+      sqlite3_bind_text(st, 1, colls[i], -1, SQLITE_STATIC);
       rc = sqlite3_step(st);
-      *version = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+      versions[i] = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
       ok = rc == SQLITE_ROW || rc == SQLITE_DONE;
       if (!ok) {
          flora__sqlite_error(c.conn, rc, "change counter", error);
@@ -1967,7 +1969,7 @@ static const flora_store_engine_t sqlite_engine = {
    .explain = sq_explain,
    .transaction = sq_transaction,
    .command = NULL,
-   .collection_version = sq_collection_version,
+   .collection_versions = sq_collection_versions,
 };
 
 static bool

@@ -302,18 +302,26 @@ flora_store_ping(flora_store_t *store, flora_error_t *error)
 }
 
 bool
-flora_store_collection_version(flora_store_t *store, const char *collection, int64_t *version,
-                               flora_error_t *error)
+flora_store_collection_versions(flora_store_t *store, const char *const *collections, size_t n,
+                                int64_t *versions, flora_error_t *error)
 {
    FLORA_ASSERT_ARG(store);
-   FLORA_ASSERT_ARG(collection);
-   FLORA_ASSERT_ARG(version);
-   if (!store->engine->collection_version) {
+   FLORA_ASSERT_ARG(collections || n == 0);
+   FLORA_ASSERT_ARG(versions || n == 0);
+   if (!store->engine->collection_versions) {
       flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_NOT_IMPLEMENTED_OP,
                       "the %s engine cannot tell collection versions", store->engine->name);
       return false;
    }
-   return store->engine->collection_version(store, collection, version, error);
+   return store->engine->collection_versions(store, collections, n, versions, error);
+}
+
+bool
+flora_store_collection_version(flora_store_t *store, const char *collection, int64_t *version,
+                               flora_error_t *error)
+{
+   FLORA_ASSERT_ARG(collection);
+   return flora_store_collection_versions(store, &collection, 1, version, error);
 }
 
 /* ---- validators ------------------------------------------------------------------- */

@@ -62,8 +62,8 @@ typedef struct flora_store_engine {
 
    /* Optional: the change counter of a collection (flora_store_collection_version); NULL
     * when the engine cannot tell. */
-   bool (*collection_version)(flora_store_t *store, const char *coll, int64_t *version,
-                              flora_error_t *error);
+   bool (*collection_versions)(flora_store_t *store, const char *const *colls, size_t n,
+                               int64_t *versions, flora_error_t *error);
 
    /* Optional: a command the engine runs itself (mongodb passes everything through).
     * NULL means store.c's generic command adapter over the functions above. */
