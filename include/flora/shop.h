@@ -21,6 +21,12 @@ void flora_shop_attach_schemas(flora_store_t *store);
 
 extern const flora_schema_t flora_schema_categories;
 extern const flora_schema_t flora_schema_products;
+extern const flora_schema_t flora_schema_carts;              /* lib/shop/orders_schema.c */
+extern const flora_schema_t flora_schema_orders;
+extern const flora_schema_t flora_schema_counters;
+extern const flora_schema_t flora_schema_coupons;            /* lib/shop/coupons_schema.c */
+extern const flora_schema_t flora_schema_coupon_redemptions;
+extern const flora_schema_t flora_schema_reviews;            /* lib/shop/reviews_schema.c */
 
 #ifdef __cplusplus
 }

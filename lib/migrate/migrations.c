@@ -4,14 +4,35 @@
 #include "flora/migrate.h"
 #include "flora/shop.h"
 
-/* 0001: every shop collection with its $jsonSchema validator (applied by MongoDB, stored
- * by the embedded engine) and its declared indexes. Re-running after a crash half-way is
- * safe: an existing collection is kept and index creation is idempotent. */
+/* Creates each collection of a NULL-terminated schema list with its $jsonSchema validator
+ * (applied by MongoDB, stored by the embedded engine) and its declared indexes. Re-running
+ * after a crash half-way is safe: an existing collection is kept and index creation is
+ * idempotent. */
+static bool apply_schemas(flora_store_t *store, const flora_schema_t *const *schemas,
+                          flora_error_t *error);
+static bool drop_schemas(flora_store_t *store, const flora_schema_t *const *schemas,
+                         flora_error_t *error);
+
+/* The collections of 0001 (the catalog), fixed: later collections come with later
+ * migrations, so 0001's checksum never changes. */
+static const flora_schema_t *const *
+catalog_schemas(void)
+{
+   static const flora_schema_t *const list[] = {&flora_schema_categories, &flora_schema_products,
+                                                NULL};
+   return list;
+}
+
+/* 0001: the catalog's collections (categories, products). */
 static bool
 create_collections_up(flora_store_t *store, flora_error_t *error)
 {
-   const flora_schema_t *const *schemas = flora_shop_schemas();
+   return apply_schemas(store, catalog_schemas(), error);
+}
 
+static bool
+apply_schemas(flora_store_t *store, const flora_schema_t *const *schemas, flora_error_t *error)
+{
    for (size_t i = 0; schemas[i]; i++) {
       const char *coll = schemas[i]->collection;
       bson_t validator, opts = BSON_INITIALIZER, specs;
@@ -50,7 +71,12 @@ create_collections_up(flora_store_t *store, flora_error_t *error)
 static bool
 create_collections_down(flora_store_t *store, flora_error_t *error)
 {
-   const flora_schema_t *const *schemas = flora_shop_schemas();
+   return drop_schemas(store, catalog_schemas(), error);
+}
+
+static bool
+drop_schemas(flora_store_t *store, const flora_schema_t *const *schemas, flora_error_t *error)
+{
    size_t n = 0;
 
    while (schemas[n]) {
@@ -70,11 +96,44 @@ static const flora_migration_t create_collections = {
    .description = "Create the shop's collections with their validators and indexes",
    .up = create_collections_up,
    .down = create_collections_down,
-   .schemas = flora_shop_schemas,
+   .schemas = catalog_schemas,
+};
+
+/* 0003: the write path: carts, orders, counters, coupons, coupon redemptions, reviews. */
+static const flora_schema_t *const *
+orders_schemas(void)
+{
+   static const flora_schema_t *const list[] = {
+      &flora_schema_carts,   &flora_schema_orders,             &flora_schema_counters,
+      &flora_schema_coupons, &flora_schema_coupon_redemptions, &flora_schema_reviews,
+      NULL,
+   };
+   return list;
+}
+
+static bool
+orders_up(flora_store_t *store, flora_error_t *error)
+{
+   return apply_schemas(store, orders_schemas(), error);
+}
+
+static bool
+orders_down(flora_store_t *store, flora_error_t *error)
+{
+   return drop_schemas(store, orders_schemas(), error);
+}
+
+static const flora_migration_t orders = {
+   .id = "0003_orders",
+   .description = "Carts, orders, counters, coupons, coupon redemptions and reviews",
+   .up = orders_up,
+   .down = orders_down,
+   .schemas = orders_schemas,
 };
 
 static const flora_migration_t *const migrations[] = {
    &create_collections,
+   &orders,
    NULL,
 };
 

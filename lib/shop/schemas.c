@@ -6,6 +6,12 @@
 static const flora_schema_t *const schemas[] = {
    &flora_schema_categories,
    &flora_schema_products,
+   &flora_schema_carts,
+   &flora_schema_orders,
+   &flora_schema_counters,
+   &flora_schema_coupons,
+   &flora_schema_coupon_redemptions,
+   &flora_schema_reviews,
    NULL,
 };
 
