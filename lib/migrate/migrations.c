@@ -4,34 +4,11 @@
 #include "flora/migrate.h"
 #include "flora/shop.h"
 
-/* Creates each collection of a NULL-terminated schema list with its $jsonSchema validator
- * (applied by MongoDB, stored by the embedded engine) and its declared indexes. Re-running
- * after a crash half-way is safe: an existing collection is kept and index creation is
- * idempotent. */
-static bool apply_schemas(flora_store_t *store, const flora_schema_t *const *schemas,
-                          flora_error_t *error);
-static bool drop_schemas(flora_store_t *store, const flora_schema_t *const *schemas,
-                         flora_error_t *error);
-
-/* The collections of 0001 (the catalog), fixed: later collections come with later
- * migrations, so 0001's checksum never changes. */
-static const flora_schema_t *const *
-catalog_schemas(void)
-{
-   static const flora_schema_t *const list[] = {&flora_schema_categories, &flora_schema_products,
-                                                NULL};
-   return list;
-}
-
-/* 0001: the catalog's collections (categories, products). */
+/* Creates each collection of schemas with its $jsonSchema validator (applied by MongoDB,
+ * stored by the embedded engine) and its declared indexes. Re-running after a crash
+ * half-way is safe: an existing collection is kept and index creation is idempotent. */
 static bool
-create_collections_up(flora_store_t *store, flora_error_t *error)
-{
-   return apply_schemas(store, catalog_schemas(), error);
-}
-
-static bool
-apply_schemas(flora_store_t *store, const flora_schema_t *const *schemas, flora_error_t *error)
+create_schemas(const flora_schema_t *const *schemas, flora_store_t *store, flora_error_t *error)
 {
    for (size_t i = 0; schemas[i]; i++) {
       const char *coll = schemas[i]->collection;
@@ -68,14 +45,9 @@ apply_schemas(flora_store_t *store, const flora_schema_t *const *schemas, flora_
    return true;
 }
 
+/* Drops the collections of schemas, last first. */
 static bool
-create_collections_down(flora_store_t *store, flora_error_t *error)
-{
-   return drop_schemas(store, catalog_schemas(), error);
-}
-
-static bool
-drop_schemas(flora_store_t *store, const flora_schema_t *const *schemas, flora_error_t *error)
+drop_schemas(const flora_schema_t *const *schemas, flora_store_t *store, flora_error_t *error)
 {
    size_t n = 0;
 
@@ -91,36 +63,99 @@ drop_schemas(flora_store_t *store, const flora_schema_t *const *schemas, flora_e
    return true;
 }
 
+/* 0001: the catalog's collections (the shop's collections when it was written; later
+ * collections come with later migrations, so its checksum stays the same). */
+static const flora_schema_t *const catalog_schemas[] = {
+   &flora_schema_categories,
+   &flora_schema_products,
+   NULL,
+};
+
+static const flora_schema_t *const *
+create_collections_schemas(void)
+{
+   return catalog_schemas;
+}
+
+static bool
+create_collections_up(flora_store_t *store, flora_error_t *error)
+{
+   return create_schemas(catalog_schemas, store, error);
+}
+
+static bool
+create_collections_down(flora_store_t *store, flora_error_t *error)
+{
+   return drop_schemas(catalog_schemas, store, error);
+}
+
 static const flora_migration_t create_collections = {
    .id = "0001_create_collections",
    .description = "Create the shop's collections with their validators and indexes",
    .up = create_collections_up,
    .down = create_collections_down,
-   .schemas = catalog_schemas,
+   .schemas = create_collections_schemas,
+};
+
+/* 0002: accounts (include/flora/users.h). */
+static const flora_schema_t *const users_schemas[] = {
+   &flora_schema_users,
+   &flora_schema_sessions,
+   &flora_schema_password_resets,
+   &flora_schema_rate_limits,
+   NULL,
+};
+
+static const flora_schema_t *const *
+users_schemas_list(void)
+{
+   return users_schemas;
+}
+
+static bool
+users_up(flora_store_t *store, flora_error_t *error)
+{
+   return create_schemas(users_schemas, store, error);
+}
+
+static bool
+users_down(flora_store_t *store, flora_error_t *error)
+{
+   return drop_schemas(users_schemas, store, error);
+}
+
+static const flora_migration_t users = {
+   .id = "0002_users",
+   .description = "Create users, sessions, password_resets and rate_limits with their "
+                  "validators and indexes (TTL on expiresAt)",
+   .up = users_up,
+   .down = users_down,
+   .schemas = users_schemas_list,
 };
 
 /* 0003: the write path: carts, orders, counters, coupons, coupon redemptions, reviews. */
+static const flora_schema_t *const orders_schemas[] = {
+   &flora_schema_carts,   &flora_schema_orders,             &flora_schema_counters,
+   &flora_schema_coupons, &flora_schema_coupon_redemptions, &flora_schema_reviews,
+   NULL,
+};
+
 static const flora_schema_t *const *
-orders_schemas(void)
+orders_schemas_list(void)
 {
-   static const flora_schema_t *const list[] = {
-      &flora_schema_carts,   &flora_schema_orders,             &flora_schema_counters,
-      &flora_schema_coupons, &flora_schema_coupon_redemptions, &flora_schema_reviews,
-      NULL,
-   };
-   return list;
+   return orders_schemas;
 }
 
 static bool
 orders_up(flora_store_t *store, flora_error_t *error)
 {
-   return apply_schemas(store, orders_schemas(), error);
+   return create_schemas(orders_schemas, store, error);
 }
 
 static bool
 orders_down(flora_store_t *store, flora_error_t *error)
 {
-   return drop_schemas(store, orders_schemas(), error);
+   return drop_schemas(orders_schemas, store, error);
 }
 
 static const flora_migration_t orders = {
@@ -128,11 +163,12 @@ static const flora_migration_t orders = {
    .description = "Carts, orders, counters, coupons, coupon redemptions and reviews",
    .up = orders_up,
    .down = orders_down,
-   .schemas = orders_schemas,
+   .schemas = orders_schemas_list,
 };
 
 static const flora_migration_t *const migrations[] = {
    &create_collections,
+   &users,
    &orders,
    NULL,
 };
