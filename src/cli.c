@@ -27,6 +27,12 @@ static const flora_cli_command_t commands[] = {
     flora_cmd_users},
    {"routes", "list the HTTP routes (method, path, metrics name, auth)", "flora routes",
     flora_cmd_routes},
+   {"worker", "deliver the notification outbox (e-mail, SMS) until SIGTERM",
+    "flora worker [--once]", flora_cmd_worker},
+   {"notify", "preview a notification or enqueue one by hand",
+    "flora notify preview EVENT (--order NUMBER | --order-file FILE) [--locale en] | "
+    "enqueue EVENT --payload JSON [--dedupe KEY]",
+    flora_cmd_notify},
    {NULL, NULL, NULL, NULL},
 };
 

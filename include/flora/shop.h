@@ -31,6 +31,8 @@ extern const flora_schema_t flora_schema_counters;
 extern const flora_schema_t flora_schema_coupons;            /* lib/shop/coupons_schema.c */
 extern const flora_schema_t flora_schema_coupon_redemptions;
 extern const flora_schema_t flora_schema_reviews;            /* lib/shop/reviews_schema.c */
+extern const flora_schema_t flora_schema_outbox;          /* lib/notify/notify_schema.c */
+extern const flora_schema_t flora_schema_sms_rate_limits; /* lib/notify/notify_schema.c */
 
 #ifdef __cplusplus
 }

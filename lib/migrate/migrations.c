@@ -166,10 +166,45 @@ static const flora_migration_t orders = {
    .schemas = orders_schemas_list,
 };
 
+/* 0005: the notification collections (outbox, sms_rate_limits) with their validators and
+ * indexes, for a database migrated before they existed. Same idempotent steps as 0001. */
+static const flora_schema_t *const notification_schemas[] = {
+   &flora_schema_outbox,
+   &flora_schema_sms_rate_limits,
+   NULL,
+};
+
+static const flora_schema_t *const *
+notification_schema_list(void)
+{
+   return notification_schemas;
+}
+
+static bool
+notifications_up(flora_store_t *store, flora_error_t *error)
+{
+   return create_schemas(notification_schemas, store, error);
+}
+
+static bool
+notifications_down(flora_store_t *store, flora_error_t *error)
+{
+   return drop_schemas(notification_schemas, store, error);
+}
+
+static const flora_migration_t notifications = {
+   .id = "0005_notifications",
+   .description = "Create the notification outbox and the SMS rate limit windows",
+   .up = notifications_up,
+   .down = notifications_down,
+   .schemas = notification_schema_list,
+};
+
 static const flora_migration_t *const migrations[] = {
    &create_collections,
    &users,
    &orders,
+   &notifications,
    NULL,
 };
 

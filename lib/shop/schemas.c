@@ -16,6 +16,8 @@ static const flora_schema_t *const schemas[] = {
    &flora_schema_coupons,
    &flora_schema_coupon_redemptions,
    &flora_schema_reviews,
+   &flora_schema_outbox,
+   &flora_schema_sms_rate_limits,
    NULL,
 };
 
