@@ -8,6 +8,7 @@
 
 #include "flora/contact.h"
 #include "flora/orders.h"
+#include "flora/outbox.h"
 #include "flora/schema.h"
 #include "flora/shop.h"
 #include "shop/orders_private.h"
@@ -1120,6 +1121,9 @@ checkout_txn(flora_store_t *txn, void *data, flora_error_t *error)
           strstr(error->message, "idempotencyKey")) {
          ctx->duplicate_key = true;
       }
+      goto cleanup;
+   }
+   if (!flora__order_notify(txn, FLORA_EVENT_ORDER_CREATED, &ctx->order, error)) {
       goto cleanup;
    }
    if (!ctx->items && found) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "flora/orders.h"
+#include "flora/outbox.h"
 #include "flora/schema.h"
 #include "flora/shop.h"
 #include "shop/orders_private.h"
@@ -66,6 +67,51 @@ known_status(const char *s)
       }
    }
    return false;
+}
+
+bool
+flora__order_notify(flora_store_t *txn, const char *event, const bson_t *order, flora_error_t *error)
+{
+   bson_t payload = BSON_INITIALIZER, to, hist;
+   bson_iter_t it, c;
+   char key[128], hex[25] = "";
+   uint32_t n_history = 0;
+   bool ok;
+
+   if (bson_iter_init_find(&it, order, "_id") && BSON_ITER_HOLDS_OID(&it)) {
+      bson_oid_to_string(bson_iter_oid(&it), hex);
+      bson_append_iter(&payload, "orderId", -1, &it);
+   }
+   if (bson_iter_init_find(&it, order, "number")) {
+      bson_append_iter(&payload, "number", -1, &it);
+   }
+   if (bson_iter_init_find(&it, order, "status")) {
+      bson_append_iter(&payload, "status", -1, &it);
+   }
+   BSON_APPEND_DOCUMENT_BEGIN(&payload, "to", &to);
+   if (bson_iter_init_find(&it, order, "customer") && bson_iter_recurse(&it, &c)) {
+      while (bson_iter_next(&c)) {
+         if ((strcmp(bson_iter_key(&c), "email") == 0 || strcmp(bson_iter_key(&c), "phone") == 0) &&
+             BSON_ITER_HOLDS_UTF8(&c)) {
+            bson_append_iter(&to, bson_iter_key(&c), -1, &c);
+         }
+      }
+   }
+   BSON_APPEND_UTF8(&to, "locale", "ru");
+   bson_append_document_end(&payload, &to);
+   if (bson_iter_init_find(&it, order, "statusHistory") && BSON_ITER_HOLDS_ARRAY(&it)) {
+      const uint8_t *d;
+      uint32_t len;
+
+      bson_iter_array(&it, &len, &d);
+      if (bson_init_static(&hist, d, len)) {
+         n_history = bson_count_keys(&hist);
+      }
+   }
+   snprintf(key, sizeof key, "%s:%s:%u", event, hex, n_history);
+   ok = flora_outbox_enqueue(txn, event, &payload, key, error);
+   bson_destroy(&payload);
+   return ok;
 }
 
 bool
@@ -157,6 +203,12 @@ transition_txn(flora_store_t *txn, void *data, flora_error_t *error)
          flora_error_set(error, FLORA_DOMAIN_SHOP, FLORA_ERR_CONFLICT,
                          "status: an order cannot go from %s to %s", from, ctx->to);
       }
+      goto cleanup;
+   }
+   if (!flora__order_notify(txn, FLORA_EVENT_ORDER_STATUS_CHANGED, &ctx->order, error) ||
+       (strcmp(ctx->to, "paid") == 0 && !flora__order_notify(txn, FLORA_EVENT_ORDER_PAID, &ctx->order, error)) ||
+       (strcmp(ctx->to, "delivered") == 0 &&
+        !flora__order_notify(txn, FLORA_EVENT_ORDER_DELIVERED, &ctx->order, error))) {
       goto cleanup;
    }
    /* Only the transaction that won the status change gets here: restock once. */

@@ -66,6 +66,11 @@ bool flora__coupon_code_normalize(const char *code, char *out, size_t out_len);
  * delivery.flat_fee until a delivery pricing module is configured). */
 int64_t flora__delivery_price(const flora_config_t *config, int64_t subtotal, const bson_t *delivery);
 
+/* Enqueues an outbox message for an order event in txn (include/flora/outbox.h):
+ * payload {orderId, number, status, to: {email, phone?, locale: "ru"}}, deduplicated by
+ * event, order id and the length of its status history. */
+bool flora__order_notify(flora_store_t *txn, const char *event, const bson_t *order, flora_error_t *error);
+
 /* Appends {items, total, page, pageSize, pages} from a find with filter and sort. */
 bool flora__find_page(flora_store_t *store, const char *collection, const bson_t *filter,
                       const bson_t *sort, int64_t page, int64_t page_size, bson_t *out,

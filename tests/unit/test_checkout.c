@@ -383,6 +383,7 @@ test_fifty_orders_coupon_limited_to_ten(void **state)
    assert_int_equal(discounted, 10);
    assert_int_equal(refused, 40);
    assert_int_equal(count("coupons", "{'code': 'SPRING10', 'uses': 10}"), 1);
+   assert_int_equal(count("outbox", "{'event': 'order.created'}"), 10); /* none for refused ones */
    assert_int_equal(count("orders", "{'coupon.code': 'SPRING10'}"), 10);
    assert_int_equal(count("coupon_redemptions", "{}"), 10);
    assert_int_equal(variant_stock("MANY-M"), 990); /* refused checkouts took nothing */
@@ -544,6 +545,7 @@ test_concurrent_cancels_restock_once(void **state)
    }
    pthread_barrier_destroy(&barrier);
    assert_int_equal(ok, 1);
+   assert_int_equal(count("outbox", "{'event': 'order.status_changed', 'payload.status': 'cancelled'}"), 1);
    assert_int_equal(variant_stock("CAN-M"), 10);
    assert_int_equal(count("products", "{'sku': 'CAN', 'popularity': 0}"), 1);
    /* The coupon use came back: the same customer may use it again. */
@@ -647,6 +649,10 @@ test_lifecycle_over_the_store(void **state)
       assert_string_equal(bson_iter_utf8(&h, NULL), "delivered");
    }
    bson_destroy(&out);
+   assert_int_equal(count("outbox", "{'event': 'order.status_changed'}"), 5);
+   assert_int_equal(count("outbox", "{'event': 'order.paid'}"), 1);
+   assert_int_equal(count("outbox", "{'event': 'order.delivered'}"), 1);
+   assert_int_equal(count("outbox", "{'event': 'order.created', 'payload.to.email': 'life@example.com'}"), 1);
    bson_oid_init_from_string(&unknown, "000000000000000000000000");
    assert_false(flora_orders_transition(store, &unknown, "paid", "system", NULL, NULL, &error));
    assert_int_equal(error.code, FLORA_ERR_NOT_FOUND);
