@@ -166,6 +166,16 @@ static const flora_migration_t orders = {
    .schemas = orders_schemas_list,
 };
 
+/* 0004: delivery zones, rules, slot capacity and the geocoder cache
+ * (include/flora/delivery.h). */
+static const flora_schema_t *const delivery_schemas[] = {
+   &flora_schema_delivery_zones,
+   &flora_schema_delivery_rules,
+   &flora_schema_delivery_slots,
+   &flora_schema_geocode_cache,
+   NULL,
+};
+
 /* 0005: the notification collections (outbox, sms_rate_limits) with their validators and
  * indexes, for a database migrated before they existed. Same idempotent steps as 0001. */
 static const flora_schema_t *const notification_schemas[] = {
@@ -204,6 +214,7 @@ static const flora_migration_t *const migrations[] = {
    &create_collections,
    &users,
    &orders,
+   &delivery,
    &notifications,
    NULL,
 };

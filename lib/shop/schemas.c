@@ -18,6 +18,10 @@ static const flora_schema_t *const schemas[] = {
    &flora_schema_reviews,
    &flora_schema_outbox,
    &flora_schema_sms_rate_limits,
+   &flora_schema_delivery_zones,
+   &flora_schema_delivery_rules,
+   &flora_schema_delivery_slots,
+   &flora_schema_geocode_cache,
    NULL,
 };
 
