@@ -176,6 +176,33 @@ static const flora_schema_t *const delivery_schemas[] = {
    NULL,
 };
 
+static const flora_schema_t *const *
+delivery_schemas_list(void)
+{
+   return delivery_schemas;
+}
+
+static bool
+delivery_up(flora_store_t *store, flora_error_t *error)
+{
+   return create_schemas(delivery_schemas, store, error);
+}
+
+static bool
+delivery_down(flora_store_t *store, flora_error_t *error)
+{
+   return drop_schemas(delivery_schemas, store, error);
+}
+
+static const flora_migration_t delivery = {
+   .id = "0004_delivery",
+   .description = "Create delivery_zones, delivery_rules, delivery_slots and geocode_cache with "
+                  "their validators and indexes (TTL on geocode_cache.createdAt)",
+   .up = delivery_up,
+   .down = delivery_down,
+   .schemas = delivery_schemas_list,
+};
+
 /* 0005: the notification collections (outbox, sms_rate_limits) with their validators and
  * indexes, for a database migrated before they existed. Same idempotent steps as 0001. */
 static const flora_schema_t *const notification_schemas[] = {
