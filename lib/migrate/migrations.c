@@ -4,12 +4,11 @@
 #include "flora/migrate.h"
 #include "flora/shop.h"
 
-/* 0001: every shop collection with its $jsonSchema validator (applied by MongoDB, stored
- * by the embedded engine) and its declared indexes. Re-running after a crash half-way is
- * safe: an existing collection is kept and index creation is idempotent. */
+/* Creates each collection of schemas with its $jsonSchema validator (applied by MongoDB,
+ * stored by the embedded engine) and its declared indexes. Re-running after a crash
+ * half-way is safe: an existing collection is kept and index creation is idempotent. */
 static bool
-create_schema_list(flora_store_t *store, const flora_schema_t *const *schemas,
-                   flora_error_t *error)
+create_schemas(const flora_schema_t *const *schemas, flora_store_t *store, flora_error_t *error)
 {
    for (size_t i = 0; schemas[i]; i++) {
       const char *coll = schemas[i]->collection;
@@ -46,16 +45,10 @@ create_schema_list(flora_store_t *store, const flora_schema_t *const *schemas,
    return true;
 }
 
+/* Drops the collections of schemas, last first. */
 static bool
-create_collections_up(flora_store_t *store, flora_error_t *error)
+drop_schemas(const flora_schema_t *const *schemas, flora_store_t *store, flora_error_t *error)
 {
-   return create_schema_list(store, flora_shop_schemas(), error);
-}
-
-static bool
-create_collections_down(flora_store_t *store, flora_error_t *error)
-{
-   const flora_schema_t *const *schemas = flora_shop_schemas();
    size_t n = 0;
 
    while (schemas[n]) {
@@ -70,12 +63,74 @@ create_collections_down(flora_store_t *store, flora_error_t *error)
    return true;
 }
 
+/* 0001: the catalog's collections (the shop's collections when it was written; later
+ * collections come with later migrations, so its checksum stays the same). */
+static const flora_schema_t *const catalog_schemas[] = {
+   &flora_schema_categories,
+   &flora_schema_products,
+   NULL,
+};
+
+static const flora_schema_t *const *
+create_collections_schemas(void)
+{
+   return catalog_schemas;
+}
+
+static bool
+create_collections_up(flora_store_t *store, flora_error_t *error)
+{
+   return create_schemas(catalog_schemas, store, error);
+}
+
+static bool
+create_collections_down(flora_store_t *store, flora_error_t *error)
+{
+   return drop_schemas(catalog_schemas, store, error);
+}
+
 static const flora_migration_t create_collections = {
    .id = "0001_create_collections",
    .description = "Create the shop's collections with their validators and indexes",
    .up = create_collections_up,
    .down = create_collections_down,
-   .schemas = flora_shop_schemas,
+   .schemas = create_collections_schemas,
+};
+
+/* 0002: accounts (include/flora/users.h). */
+static const flora_schema_t *const users_schemas[] = {
+   &flora_schema_users,
+   &flora_schema_sessions,
+   &flora_schema_password_resets,
+   &flora_schema_rate_limits,
+   NULL,
+};
+
+static const flora_schema_t *const *
+users_schemas_list(void)
+{
+   return users_schemas;
+}
+
+static bool
+users_up(flora_store_t *store, flora_error_t *error)
+{
+   return create_schemas(users_schemas, store, error);
+}
+
+static bool
+users_down(flora_store_t *store, flora_error_t *error)
+{
+   return drop_schemas(users_schemas, store, error);
+}
+
+static const flora_migration_t users = {
+   .id = "0002_users",
+   .description = "Create users, sessions, password_resets and rate_limits with their "
+                  "validators and indexes (TTL on expiresAt)",
+   .up = users_up,
+   .down = users_down,
+   .schemas = users_schemas_list,
 };
 
 /* 0005: the notification collections (outbox, sms_rate_limits) with their validators and
@@ -95,7 +150,7 @@ notification_schema_list(void)
 static bool
 notifications_up(flora_store_t *store, flora_error_t *error)
 {
-   return create_schema_list(store, notification_schemas, error);
+   return create_schemas(notification_schemas, store, error);
 }
 
 static bool
@@ -119,6 +174,7 @@ static const flora_migration_t notifications = {
 
 static const flora_migration_t *const migrations[] = {
    &create_collections,
+   &users,
    &notifications,
    NULL,
 };

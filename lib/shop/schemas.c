@@ -6,6 +6,10 @@
 static const flora_schema_t *const schemas[] = {
    &flora_schema_categories,
    &flora_schema_products,
+   &flora_schema_users,
+   &flora_schema_sessions,
+   &flora_schema_password_resets,
+   &flora_schema_rate_limits,
    &flora_schema_outbox,
    &flora_schema_sms_rate_limits,
    NULL,
