@@ -91,7 +91,8 @@ void flora_email_date(int64_t ms, char *out, size_t out_len);
 
 /* Sends one e-mail over SMTP with libcurl (config notify.smtp_url, smtp_tls: starttls =
  * CURLUSESSL_ALL, smtps = implicit TLS with an smtps:// URL, none = plain, for a relay on
- * loopback only; smtp_user and smtp_password for AUTH; from_address and from_name). The
+ * loopback only; smtp_ca_file for a private CA; smtp_user and smtp_password for AUTH;
+ * from_address and from_name). The server's certificate and host name are verified. The
  * message is MIME (RFC 2045-2047, built with curl_mime_*): multipart/alternative of
  * text/plain and text/html, UTF-8, quoted-printable; Subject and display names as RFC 2047
  * encoded-words; Date and Message-ID headers. Errors: PROVIDER domain, code UNAVAILABLE

@@ -43,14 +43,17 @@ def wait_for(predicate, timeout=60, what="condition"):
 
 
 class SmtpFake:
-    def __init__(self, folder, port, delay=0.0):
+    def __init__(self, folder, port, delay=0.0, tls=None):
         self.folder, self.port, self.delay, self.proc = folder, port, delay, None
+        self.tls = tls  # (cert, key): STARTTLS offered and required
 
     def start(self):
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(FAKES, "smtp_server.py"), "--port", str(self.port),
              "--dir", self.folder, "--user", SMTP_USER, "--password", SMTP_PASSWORD,
-             "--delay", str(self.delay)], stdout=subprocess.PIPE, text=True)
+             "--delay", str(self.delay)]
+            + (["--tls-cert", self.tls[0], "--tls-key", self.tls[1]] if self.tls else []),
+            stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if line.strip() != "ready":
             raise AssertionError("SMTP fake did not start: %r" % line)
@@ -237,6 +240,34 @@ class NotifyWorker(unittest.TestCase):
             self.assertEqual([d["status"] for d in item["deliveries"]], ["sent", "sent"])
             self.assertTrue(item["deliveries"][1]["providerId"].startswith("SM"))
             self.assertEqual(item["deliveries"][1]["segments"], 1)  # UCS-2, 66 characters: one part
+
+    def test_starttls_required(self):
+        cert, key = os.path.join(self.tmp, "cert.pem"), os.path.join(self.tmp, "key.pem")
+        res = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                              "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                              "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                             capture_output=True, timeout=120)
+        if res.returncode != 0:
+            self.skipTest("openssl cannot make a test certificate: %s" % res.stderr[-300:])
+        # a server without STARTTLS: starttls mode refuses to send in clear text
+        self.make_flora(FLORA_NOTIFY_SMTP_TLS="starttls", FLORA_NOTIFY_SMTP_CA_FILE=cert)
+        self.smtp.start()
+        self.enqueue(5, phone=None)
+        self.flora.run("worker", "--once")
+        self.assertEqual(self.smtp.messages(), [])
+        self.smtp.stop()
+        # the same server with STARTTLS (and AUTH only after it): delivered, certificate
+        # verified against notify.smtp_ca_file
+        self.smtp = SmtpFake(self.mail_dir, self.smtp_port, tls=(cert, key)).start()
+        self.flora.start()
+        code, _, body = self.flora.request("POST", "/api/v1/admin/notifications/%s/resend"
+                                           % self.outbox("failed")["items"][0]["_id"], admin=True)
+        self.assertEqual(code, 200, body)
+        self.flora.run("worker", "--once")
+        mails = self.smtp.messages()
+        self.assertEqual(len(mails), 1)
+        self.assertEqual(mails[0].envelope["login"], SMTP_USER)
+        self.assertEqual(self.outbox("sent")["total"], 1)
 
     # ---- must hold -------------------------------------------------------------------
 
