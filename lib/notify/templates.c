@@ -208,14 +208,31 @@ append_money(bson_t *vars, const char *key, int64_t minor, const char *currency)
    BSON_APPEND_UTF8(vars, key, buf);
 }
 
+/* "YYYY-MM-DD" (the shop's local date) for the reader: "14.02.2026" or "14 Feb 2026". */
 static bool
 format_date(const char *iso, const char *locale, char *out, size_t out_len)
 {
    int y = 0, m = 0, d = 0;
-   char extra;
 
-   if (!iso || sscanf(iso, "%4d-%2d-%2d%c", &y, &m, &d, &extra) != 3 || m < 1 || m > 12 ||
-       d < 1 || d > 31) {
+   if (!iso || strlen(iso) != 10 || iso[4] != '-' || iso[7] != '-') {
+      return false;
+   }
+   for (int i = 0; i < 10; i++) {
+      if (i == 4 || i == 7) {
+         continue;
+      }
+      if (iso[i] < '0' || iso[i] > '9') {
+         return false;
+      }
+      if (i < 4) {
+         y = y * 10 + (iso[i] - '0');
+      } else if (i < 7) {
+         m = m * 10 + (iso[i] - '0');
+      } else {
+         d = d * 10 + (iso[i] - '0');
+      }
+   }
+   if (m < 1 || m > 12 || d < 1 || d > 31) {
       return false;
    }
    if (strcmp(locale, "en") == 0) {
