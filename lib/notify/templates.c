@@ -244,11 +244,14 @@ format_date(const char *iso, const char *locale, char *out, size_t out_len)
 }
 
 static bool
-order_vars(const char *locale, const bson_t *order, bson_t *vars, flora_error_t *error)
+order_vars(const char *locale, const bson_t *payload, const bson_t *order, bson_t *vars,
+           flora_error_t *error)
 {
    const char *currency = get_str(order, "currency");
    const char *number = get_str(order, "number");
-   const char *status = get_str(order, "status");
+   /* the status the event reported: the order may have moved on before the worker ran */
+   const char *status = get_str(payload, "status") ? get_str(payload, "status")
+                                                   : get_str(order, "status");
    const char *label = status;
    const char *exact = get_str(order, "delivery.slot.exactTime");
    const char *start = get_str(order, "delivery.slot.start");
@@ -355,7 +358,7 @@ flora_notify_build_vars(const char *event, const char *locale, const char *shop_
                          "%s: the order is needed", event);
          return false;
       }
-      return order_vars(locale, order, vars, error);
+      return order_vars(locale, payload, order, vars, error);
    }
    name = get_str(payload, "name");
    BSON_APPEND_UTF8(vars, "name", name ? name : "");
