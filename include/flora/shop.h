@@ -25,8 +25,19 @@ extern const flora_schema_t flora_schema_users;
 extern const flora_schema_t flora_schema_sessions;
 extern const flora_schema_t flora_schema_password_resets;
 extern const flora_schema_t flora_schema_rate_limits;
+extern const flora_schema_t flora_schema_carts;              /* lib/shop/orders_schema.c */
+extern const flora_schema_t flora_schema_orders;
+extern const flora_schema_t flora_schema_counters;
+extern const flora_schema_t flora_schema_coupons;            /* lib/shop/coupons_schema.c */
+extern const flora_schema_t flora_schema_coupon_redemptions;
+extern const flora_schema_t flora_schema_reviews;            /* lib/shop/reviews_schema.c */
 extern const flora_schema_t flora_schema_outbox;          /* lib/notify/notify_schema.c */
 extern const flora_schema_t flora_schema_sms_rate_limits; /* lib/notify/notify_schema.c */
+/* Delivery (lib/delivery/delivery_schema.c, include/flora/delivery.h). */
+extern const flora_schema_t flora_schema_delivery_zones;
+extern const flora_schema_t flora_schema_delivery_rules;
+extern const flora_schema_t flora_schema_delivery_slots;
+extern const flora_schema_t flora_schema_geocode_cache;
 
 #ifdef __cplusplus
 }

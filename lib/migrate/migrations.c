@@ -133,6 +133,76 @@ static const flora_migration_t users = {
    .schemas = users_schemas_list,
 };
 
+/* 0003: the write path: carts, orders, counters, coupons, coupon redemptions, reviews. */
+static const flora_schema_t *const orders_schemas[] = {
+   &flora_schema_carts,   &flora_schema_orders,             &flora_schema_counters,
+   &flora_schema_coupons, &flora_schema_coupon_redemptions, &flora_schema_reviews,
+   NULL,
+};
+
+static const flora_schema_t *const *
+orders_schemas_list(void)
+{
+   return orders_schemas;
+}
+
+static bool
+orders_up(flora_store_t *store, flora_error_t *error)
+{
+   return create_schemas(orders_schemas, store, error);
+}
+
+static bool
+orders_down(flora_store_t *store, flora_error_t *error)
+{
+   return drop_schemas(orders_schemas, store, error);
+}
+
+static const flora_migration_t orders = {
+   .id = "0003_orders",
+   .description = "Carts, orders, counters, coupons, coupon redemptions and reviews",
+   .up = orders_up,
+   .down = orders_down,
+   .schemas = orders_schemas_list,
+};
+
+/* 0004: delivery zones, rules, slot capacity and the geocoder cache
+ * (include/flora/delivery.h). */
+static const flora_schema_t *const delivery_schemas[] = {
+   &flora_schema_delivery_zones,
+   &flora_schema_delivery_rules,
+   &flora_schema_delivery_slots,
+   &flora_schema_geocode_cache,
+   NULL,
+};
+
+static const flora_schema_t *const *
+delivery_schemas_list(void)
+{
+   return delivery_schemas;
+}
+
+static bool
+delivery_up(flora_store_t *store, flora_error_t *error)
+{
+   return create_schemas(delivery_schemas, store, error);
+}
+
+static bool
+delivery_down(flora_store_t *store, flora_error_t *error)
+{
+   return drop_schemas(delivery_schemas, store, error);
+}
+
+static const flora_migration_t delivery = {
+   .id = "0004_delivery",
+   .description = "Create delivery_zones, delivery_rules, delivery_slots and geocode_cache with "
+                  "their validators and indexes (TTL on geocode_cache.createdAt)",
+   .up = delivery_up,
+   .down = delivery_down,
+   .schemas = delivery_schemas_list,
+};
+
 /* 0005: the notification collections (outbox, sms_rate_limits) with their validators and
  * indexes, for a database migrated before they existed. Same idempotent steps as 0001. */
 static const flora_schema_t *const notification_schemas[] = {
@@ -156,12 +226,7 @@ notifications_up(flora_store_t *store, flora_error_t *error)
 static bool
 notifications_down(flora_store_t *store, flora_error_t *error)
 {
-   for (size_t i = 2; i > 0; i--) {
-      if (!flora_store_drop_collection(store, notification_schemas[i - 1]->collection, error)) {
-         return false;
-      }
-   }
-   return true;
+   return drop_schemas(notification_schemas, store, error);
 }
 
 static const flora_migration_t notifications = {
@@ -175,6 +240,8 @@ static const flora_migration_t notifications = {
 static const flora_migration_t *const migrations[] = {
    &create_collections,
    &users,
+   &orders,
+   &delivery,
    &notifications,
    NULL,
 };

@@ -10,8 +10,18 @@ static const flora_schema_t *const schemas[] = {
    &flora_schema_sessions,
    &flora_schema_password_resets,
    &flora_schema_rate_limits,
+   &flora_schema_carts,
+   &flora_schema_orders,
+   &flora_schema_counters,
+   &flora_schema_coupons,
+   &flora_schema_coupon_redemptions,
+   &flora_schema_reviews,
    &flora_schema_outbox,
    &flora_schema_sms_rate_limits,
+   &flora_schema_delivery_zones,
+   &flora_schema_delivery_rules,
+   &flora_schema_delivery_slots,
+   &flora_schema_geocode_cache,
    NULL,
 };
 
