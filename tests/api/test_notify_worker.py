@@ -33,6 +33,12 @@ except ImportError:
     HAVE_AIOSMTPD = False
 
 
+def money(kopecks):
+    """The shop's format: 2 500,00 ₽ with U+00A0 as separators."""
+    roubles = "{:,}".format(kopecks // 100).replace(",", "\u00a0")
+    return "%s,%02d\u00a0₽" % (roubles, kopecks % 100)
+
+
 def wait_for(predicate, timeout=60, what="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -271,6 +277,39 @@ class NotifyWorker(unittest.TestCase):
         self.assertEqual(len(mails), 1)
         self.assertEqual(mails[0].envelope["login"], SMTP_USER)
         self.assertEqual(self.outbox("sent")["total"], 1)
+
+    def test_checkout_order_created_end_to_end(self):
+        """A real checkout (orders module) writes order.created in its transaction; the
+        worker inside serve re-reads the order and mails and texts the customer."""
+        self.make_flora(FLORA_NOTIFY_WORKER_IN_SERVE="true")
+        self.smtp.start()
+        self.flora.start()
+        code, _, body = self.flora.request("POST", "/api/v1/admin/products", admin=True, body={
+            "sku": "NTF", "name": "Букет «Нежность» <25>",
+            "variants": [{"sku": "NTF-M", "name": "25 роз", "price": 250000, "stock": 5}]})
+        self.assertEqual(code, 201, body)
+        code, _, order = self.flora.request("POST", "/api/v1/checkout", body={
+            "customer": {"name": "Анна", "email": "anna@example.ru", "phone": "+7 916 123-45-67"},
+            "items": [{"sku": "NTF-M", "quantity": 1}],
+            "delivery": {"address": {"text": "Москва, Тверская 1"}, "date": "2026-12-30",
+                         "slot": "09-12", "callFirst": True}})
+        self.assertIn(code, (200, 201), order)
+        number = order["number"]
+        mail = wait_for(lambda: self.smtp.messages(), what="the order.created e-mail")[0]
+        self.assertEqual(str(mail["Subject"]), "Заказ %s принят — Флора" % number)
+        self.assertEqual(mail["To"].addresses[0].display_name, "Анна")
+        text = mail.get_body(("plain",)).get_content()
+        html = mail.get_body(("html",)).get_content()
+        self.assertIn("Букет «Нежность» <25> (25 роз) × 1: 2\u00a0500,00\u00a0₽", text)
+        self.assertIn("Букет «Нежность» &lt;25&gt;", html)
+        self.assertIn("Доставка: 30.12.2026, 09:00–12:00", text)
+        self.assertIn("Итого: %s" % money(order["totals"]["total"]), text)
+        sms = wait_for(lambda: [e for e in self.sms.entries() if e["outcome"] == "accepted"],
+                       what="the order.created SMS")
+        self.assertEqual(sms[0]["fields"]["To"], "+79161234567")
+        self.assertIn(number, sms[0]["fields"]["Body"])
+        out = self.flora.run("notify", "preview", "order.created", "--order", number).stdout
+        self.assertIn("Subject: Заказ %s принят — Флора" % number, out)
 
     # ---- must hold -------------------------------------------------------------------
 
