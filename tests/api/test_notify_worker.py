@@ -20,6 +20,9 @@ import time
 import unittest
 
 from floratest import Flora, SOURCE_DIR, free_port
+from test_openapi import load_doc, validator_for
+
+DOC = load_doc()
 
 FAKES = os.path.join(SOURCE_DIR, "tests", "fakes")
 SMTP_USER, SMTP_PASSWORD = "flora", "секрет-pw"
@@ -193,6 +196,8 @@ class NotifyWorker(unittest.TestCase):
         path = "/api/v1/admin/notifications?pageSize=200" + ("&status=" + status if status else "")
         code, _, body = self.flora.request("GET", path, admin=True)
         self.assertEqual(code, 200, body)
+        # the answer is what docs/openapi.json promises
+        validator_for(DOC, {"$ref": "#/components/schemas/NotificationPage"}).validate(body)
         return body
 
     # ---- e-mail content --------------------------------------------------------------
@@ -427,6 +432,7 @@ class NotifyWorker(unittest.TestCase):
         code, _, body = self.flora.request(
             "POST", "/api/v1/admin/notifications/%s/resend" % dead["_id"], admin=True)
         self.assertEqual(code, 200, body)
+        validator_for(DOC, {"$ref": "#/components/schemas/Notification"}).validate(body)
         self.assertIn(body["status"], ("pending", "sending", "sent"))
         self.assertEqual(body["attempts"] if body["status"] == "pending" else 0, 0)
         wait_for(lambda: self.outbox("sent")["total"] == 1, what="delivery after resend")
