@@ -2,7 +2,7 @@
  *   flora notify preview EVENT (--order NUMBER | --order-file FILE) [--payload JSON]
  *                        [--locale ru|en]
  *       renders the subject, text, HTML and SMS of EVENT for an order of the store (by
- *       number) or an order document in a JSON file, and prints them with the SMS's
+ *       number, flora_orders_get_by_number) or an order document in a JSON file, and prints them with the SMS's
  *       segment count;
  *   flora notify enqueue EVENT --payload JSON [--dedupe KEY]
  *       writes one outbox message by hand (include/flora/outbox.h), e.g. to re-send a
@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "flora/notify.h"
+#include "flora/orders.h"
 #include "flora/outbox.h"
 #include "flora/shop.h"
 
@@ -115,6 +116,7 @@ preview(const flora_config_t *config, const args_t *a)
 {
    flora_store_t *store = NULL;
    bson_t *order = NULL, *payload = NULL;
+   bson_t stored = BSON_INITIALIZER; /* the order read from the store */
    bson_t vars = BSON_INITIALIZER;
    flora_notify_rendered_t r = {0};
    flora_error_t error = {0};
@@ -126,23 +128,18 @@ preview(const flora_config_t *config, const args_t *a)
          goto cleanup;
       }
    } else if (a->order_number) {
-      /* The orders module (h-orders' flora_orders_get_by_number) owns this read once it
-       * lands; the order document's shape is the one the contract fixes. */
-      bson_t *filter = BCON_NEW("number", BCON_UTF8(a->order_number));
       bool found = false;
 
-      order = bson_new();
       if (!open_store(config, &store, &error) ||
-          !flora_store_find_one(store, "orders", filter, NULL, order, &found, &error)) {
+          !flora_orders_get_by_number(store, a->order_number, &stored, &found, &error)) {
          fprintf(stderr, "flora notify: %s\n", error.message);
-         bson_destroy(filter);
          goto cleanup;
       }
-      bson_destroy(filter);
       if (!found) {
          fprintf(stderr, "flora notify: no order %s\n", a->order_number);
          goto cleanup;
       }
+      order = bson_copy(&stored);
    }
    payload = a->payload ? parse_json("--payload", a->payload) : bson_new();
    if (!payload) {
@@ -169,6 +166,7 @@ preview(const flora_config_t *config, const args_t *a)
 cleanup:
    flora_notify_rendered_clear(&r);
    bson_destroy(&vars);
+   bson_destroy(&stored);
    if (order) {
       bson_destroy(order);
    }

@@ -48,7 +48,9 @@ bool flora_notify_render_template(const char *tmpl, const bson_t *vars, bool htm
  * (formatted money), deliveryDate ("14.02.2026" ru, "14 Feb 2026" en), deliverySlot
  * ("09:00–12:00" or "14:30"), recipientName, recipientPhone, address, cardMessage,
  * hasCardMessage; for user.password_reset resetUrl and name; for review.approved
- * productName and name. *vars is initialised by the callee. Errors: VALIDATION when a
+ * productName and name. status and statusLabel come from payload.status when present (the
+ * status the event reported; the order may have moved on before the worker ran), else
+ * from the order. *vars is initialised by the callee. Errors: VALIDATION when a
  * field the event needs is missing from the order or payload. */
 bool flora_notify_build_vars(const char *event, const char *locale, const char *shop_name,
                              const bson_t *payload, const bson_t *order, bson_t *vars,
@@ -91,7 +93,8 @@ void flora_email_date(int64_t ms, char *out, size_t out_len);
 
 /* Sends one e-mail over SMTP with libcurl (config notify.smtp_url, smtp_tls: starttls =
  * CURLUSESSL_ALL, smtps = implicit TLS with an smtps:// URL, none = plain, for a relay on
- * loopback only; smtp_user and smtp_password for AUTH; from_address and from_name). The
+ * loopback only; smtp_ca_file for a private CA; smtp_user and smtp_password for AUTH;
+ * from_address and from_name). The server's certificate and host name are verified. The
  * message is MIME (RFC 2045-2047, built with curl_mime_*): multipart/alternative of
  * text/plain and text/html, UTF-8, quoted-printable; Subject and display names as RFC 2047
  * encoded-words; Date and Message-ID headers. Errors: PROVIDER domain, code UNAVAILABLE

@@ -39,13 +39,15 @@ extern "C" {
  *   user.password_reset: {userId?, resetUrl, name?, to: {email?, phone?, locale}}
  *   review.approved:     {productName, name?, to: {email?, locale}}
  * `to.email` and `to.phone` must already be normalised (include/flora/contact.h: they are
- * checked when the customer enters them); each present one gives a delivery on its channel
- * (email, sms). locale is "ru" (default when absent) or "en".
+ * checked when the customer enters them; a value that is not in normal form is refused
+ * here rather than at sending time); each present one gives a delivery on its channel
+ * (email, sms) when the event is sent on it. locale is "ru" (default when absent) or "en".
  * dedupe_key (may be NULL) is unique across the outbox: a second enqueue with the same key
  * writes nothing and succeeds (e.g. "order.paid:<orderId>" makes a repeated webhook
  * harmless). On MongoDB a duplicate key inside a transaction aborts it, so the check is
  * made by a read in the same transaction before the insert; the unique index stays the
- * guarantee.
+ * guarantee (of two concurrent enqueues with one key outside a transaction, the second
+ * fails with STORE 11000).
  * Errors: VALIDATION for an unknown event, a payload without `to` or without any
  * recipient, or a bad locale; STORE errors from the write. */
 bool flora_outbox_enqueue(flora_store_t *txn, const char *event, const bson_t *payload,

@@ -136,6 +136,9 @@ static const key_def_t keys[] = {
    {"notify.smtp_tls", "FLORA_NOTIFY_SMTP_TLS", TYPE_STRING, 1, 16, "starttls", false,
     "starttls|smtps|none", "TLS: starttls (required), smtps (implicit, smtps:// URL) or none "
     "(a relay on loopback only)."},
+   {"notify.smtp_ca_file", "FLORA_NOTIFY_SMTP_CA_FILE", TYPE_STRING, 0, 4096, "", false, NULL,
+    "PEM file of the CA certificates trusted for the SMTP server (e.g. a private relay); "
+    "empty: the system's."},
    {"notify.smtp_user", "FLORA_NOTIFY_SMTP_USER", TYPE_STRING, 0, 256, "", false, NULL,
     "SMTP AUTH user; empty: no authentication."},
    {"notify.smtp_password", "FLORA_NOTIFY_SMTP_PASSWORD", TYPE_STRING, 0, 256, "", true, NULL,

@@ -236,6 +236,9 @@ flora_email_send(const flora_config_t *config, const flora_email_t *email, flora
    rcpt = curl_slist_append(NULL, rcpt_to);
    curl_easy_setopt(curl, CURLOPT_URL, url);
    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+   if (*flora_config_string(config, "notify.smtp_ca_file")) {
+      curl_easy_setopt(curl, CURLOPT_CAINFO, flora_config_string(config, "notify.smtp_ca_file"));
+   }
    curl_easy_setopt(curl, CURLOPT_USE_SSL,
                     strcmp(tls, "none") == 0 ? (long) CURLUSESSL_NONE : (long) CURLUSESSL_ALL);
    if (*user) {

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "flora/contact.h"
 #include "flora/schema.h"
 #include "flora/shop.h"
 #include "notify/notify_private.h"
@@ -136,6 +137,29 @@ flora_outbox_enqueue(flora_store_t *txn, const char *event, const bson_t *payloa
       flora_error_set(error, FLORA_DOMAIN_VALIDATION, FLORA_ERR_INVALID,
                       "payload.to: neither an e-mail address nor a phone number");
       goto cleanup;
+   }
+
+   /* Recipients were checked and normalised when the customer entered them; a message
+    * that would fail at sending time is refused here, in the caller's transaction. */
+   if (email && *email) {
+      char normal[256];
+
+      if (!flora_email_normalize(email, normal, sizeof normal, error) || strcmp(normal, email) != 0) {
+         flora_error_set(error, FLORA_DOMAIN_VALIDATION, FLORA_ERR_INVALID,
+                         "payload.to.email: \"%s\" is not a normalised e-mail address "
+                         "(include/flora/contact.h)", email);
+         goto cleanup;
+      }
+   }
+   if (phone && *phone) {
+      char normal[32];
+
+      if (!flora_phone_normalize(phone, normal, sizeof normal, error) || strcmp(normal, phone) != 0) {
+         flora_error_set(error, FLORA_DOMAIN_VALIDATION, FLORA_ERR_INVALID,
+                         "payload.to.phone: \"%s\" is not an E.164 number (include/flora/contact.h)",
+                         phone);
+         goto cleanup;
+      }
    }
 
    if (dedupe_key) {

@@ -208,14 +208,31 @@ append_money(bson_t *vars, const char *key, int64_t minor, const char *currency)
    BSON_APPEND_UTF8(vars, key, buf);
 }
 
+/* "YYYY-MM-DD" (the shop's local date) for the reader: "14.02.2026" or "14 Feb 2026". */
 static bool
 format_date(const char *iso, const char *locale, char *out, size_t out_len)
 {
    int y = 0, m = 0, d = 0;
-   char extra;
 
-   if (!iso || sscanf(iso, "%4d-%2d-%2d%c", &y, &m, &d, &extra) != 3 || m < 1 || m > 12 ||
-       d < 1 || d > 31) {
+   if (!iso || strlen(iso) != 10 || iso[4] != '-' || iso[7] != '-') {
+      return false;
+   }
+   for (int i = 0; i < 10; i++) {
+      if (i == 4 || i == 7) {
+         continue;
+      }
+      if (iso[i] < '0' || iso[i] > '9') {
+         return false;
+      }
+      if (i < 4) {
+         y = y * 10 + (iso[i] - '0');
+      } else if (i < 7) {
+         m = m * 10 + (iso[i] - '0');
+      } else {
+         d = d * 10 + (iso[i] - '0');
+      }
+   }
+   if (m < 1 || m > 12 || d < 1 || d > 31) {
       return false;
    }
    if (strcmp(locale, "en") == 0) {
@@ -227,11 +244,14 @@ format_date(const char *iso, const char *locale, char *out, size_t out_len)
 }
 
 static bool
-order_vars(const char *locale, const bson_t *order, bson_t *vars, flora_error_t *error)
+order_vars(const char *locale, const bson_t *payload, const bson_t *order, bson_t *vars,
+           flora_error_t *error)
 {
    const char *currency = get_str(order, "currency");
    const char *number = get_str(order, "number");
-   const char *status = get_str(order, "status");
+   /* the status the event reported: the order may have moved on before the worker ran */
+   const char *status = get_str(payload, "status") ? get_str(payload, "status")
+                                                   : get_str(order, "status");
    const char *label = status;
    const char *exact = get_str(order, "delivery.slot.exactTime");
    const char *start = get_str(order, "delivery.slot.start");
@@ -338,7 +358,7 @@ flora_notify_build_vars(const char *event, const char *locale, const char *shop_
                          "%s: the order is needed", event);
          return false;
       }
-      return order_vars(locale, order, vars, error);
+      return order_vars(locale, payload, order, vars, error);
    }
    name = get_str(payload, "name");
    BSON_APPEND_UTF8(vars, "name", name ? name : "");

@@ -287,7 +287,7 @@ process(flora_notify_worker_t *w, const bson_t *doc, flora_error_t *error)
    int64_t attempts = 0;
    int64_t max_attempts = flora_config_int(w->config, "notify.max_attempts");
    int64_t defer_until = INT64_MAX;
-   bool any_failed = false, any_permanent = false, any_deferred = false, all_sent = true;
+   bool any_failed = false, any_permanent = false, all_sent = true;
    char last_error[600] = "";
    bson_t *update = NULL;
    int64_t now;
@@ -348,7 +348,6 @@ process(flora_notify_worker_t *w, const bson_t *doc, flora_error_t *error)
       outcome = deliver(w, &m, index, channel, to, &defer_until, &segments, provider_id,
                         sizeof provider_id, &err);
       if (outcome == DEFERRED) {
-         any_deferred = true;
          all_sent = false;
          continue;
       }
@@ -413,7 +412,6 @@ finish:
                         "updatedAt", BCON_DATE_TIME(now), "}");
    } else {
       /* only deferred (quiet hours, rate limit): not an attempt */
-      (void) any_deferred;
       update = BCON_NEW("$set", "{", "status", BCON_UTF8("pending"), "nextAttemptAt",
                         BCON_DATE_TIME(defer_until), "leaseOwner", BCON_NULL, "leaseExpiresAt",
                         BCON_NULL, "updatedAt", BCON_DATE_TIME(now), "}", "$inc", "{", "attempts",

@@ -11,6 +11,7 @@ import email.policy
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +20,9 @@ import time
 import unittest
 
 from floratest import Flora, SOURCE_DIR, free_port
+from test_openapi import load_doc, validator_for
+
+DOC = load_doc()
 
 FAKES = os.path.join(SOURCE_DIR, "tests", "fakes")
 SMTP_USER, SMTP_PASSWORD = "flora", "секрет-pw"
@@ -32,6 +36,12 @@ except ImportError:
     HAVE_AIOSMTPD = False
 
 
+def money(kopecks):
+    """The shop's format: 2 500,00 ₽ with U+00A0 as separators."""
+    roubles = "{:,}".format(kopecks // 100).replace(",", "\u00a0")
+    return "%s,%02d\u00a0₽" % (roubles, kopecks % 100)
+
+
 def wait_for(predicate, timeout=60, what="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -43,14 +53,17 @@ def wait_for(predicate, timeout=60, what="condition"):
 
 
 class SmtpFake:
-    def __init__(self, folder, port, delay=0.0):
+    def __init__(self, folder, port, delay=0.0, tls=None):
         self.folder, self.port, self.delay, self.proc = folder, port, delay, None
+        self.tls = tls  # (cert, key): STARTTLS offered and required
 
     def start(self):
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(FAKES, "smtp_server.py"), "--port", str(self.port),
              "--dir", self.folder, "--user", SMTP_USER, "--password", SMTP_PASSWORD,
-             "--delay", str(self.delay)], stdout=subprocess.PIPE, text=True)
+             "--delay", str(self.delay)]
+            + (["--tls-cert", self.tls[0], "--tls-key", self.tls[1]] if self.tls else []),
+            stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if line.strip() != "ready":
             raise AssertionError("SMTP fake did not start: %r" % line)
@@ -183,6 +196,8 @@ class NotifyWorker(unittest.TestCase):
         path = "/api/v1/admin/notifications?pageSize=200" + ("&status=" + status if status else "")
         code, _, body = self.flora.request("GET", path, admin=True)
         self.assertEqual(code, 200, body)
+        # the answer is what docs/openapi.json promises
+        validator_for(DOC, {"$ref": "#/components/schemas/NotificationPage"}).validate(body)
         return body
 
     # ---- e-mail content --------------------------------------------------------------
@@ -237,6 +252,69 @@ class NotifyWorker(unittest.TestCase):
             self.assertEqual([d["status"] for d in item["deliveries"]], ["sent", "sent"])
             self.assertTrue(item["deliveries"][1]["providerId"].startswith("SM"))
             self.assertEqual(item["deliveries"][1]["segments"], 1)  # UCS-2, 66 characters: one part
+
+    def test_starttls_required(self):
+        cert, key = os.path.join(self.tmp, "cert.pem"), os.path.join(self.tmp, "key.pem")
+        if not shutil.which("openssl"):
+            self.skipTest("the openssl command is not installed (needed for a test certificate)")
+        res = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                              "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                              "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                             capture_output=True, timeout=120)
+        if res.returncode != 0:
+            self.skipTest("openssl cannot make a test certificate: %s" % res.stderr[-300:])
+        # a server without STARTTLS: starttls mode refuses to send in clear text
+        self.make_flora(FLORA_NOTIFY_SMTP_TLS="starttls", FLORA_NOTIFY_SMTP_CA_FILE=cert)
+        self.smtp.start()
+        self.enqueue(5, phone=None)
+        self.flora.run("worker", "--once")
+        self.assertEqual(self.smtp.messages(), [])
+        self.smtp.stop()
+        # the same server with STARTTLS (and AUTH only after it): delivered, certificate
+        # verified against notify.smtp_ca_file
+        self.smtp = SmtpFake(self.mail_dir, self.smtp_port, tls=(cert, key)).start()
+        self.flora.start()
+        code, _, body = self.flora.request("POST", "/api/v1/admin/notifications/%s/resend"
+                                           % self.outbox("failed")["items"][0]["_id"], admin=True)
+        self.assertEqual(code, 200, body)
+        self.flora.run("worker", "--once")
+        mails = self.smtp.messages()
+        self.assertEqual(len(mails), 1)
+        self.assertEqual(mails[0].envelope["login"], SMTP_USER)
+        self.assertEqual(self.outbox("sent")["total"], 1)
+
+    def test_checkout_order_created_end_to_end(self):
+        """A real checkout (orders module) writes order.created in its transaction; the
+        worker inside serve re-reads the order and mails and texts the customer."""
+        self.make_flora(FLORA_NOTIFY_WORKER_IN_SERVE="true")
+        self.smtp.start()
+        self.flora.start()
+        code, _, body = self.flora.request("POST", "/api/v1/admin/products", admin=True, body={
+            "sku": "NTF", "name": "Букет «Нежность» <25>",
+            "variants": [{"sku": "NTF-M", "name": "25 роз", "price": 250000, "stock": 5}]})
+        self.assertEqual(code, 201, body)
+        code, _, order = self.flora.request("POST", "/api/v1/checkout", body={
+            "customer": {"name": "Анна", "email": "anna@example.ru", "phone": "+7 916 123-45-67"},
+            "items": [{"sku": "NTF-M", "quantity": 1}],
+            "delivery": {"address": {"text": "Москва, Тверская 1"}, "date": "2026-12-30",
+                         "slot": "09-12", "callFirst": True}})
+        self.assertIn(code, (200, 201), order)
+        number = order["number"]
+        mail = wait_for(lambda: self.smtp.messages(), what="the order.created e-mail")[0]
+        self.assertEqual(str(mail["Subject"]), "Заказ %s принят — Флора" % number)
+        self.assertEqual(mail["To"].addresses[0].display_name, "Анна")
+        text = mail.get_body(("plain",)).get_content()
+        html = mail.get_body(("html",)).get_content()
+        self.assertIn("Букет «Нежность» <25> (25 роз) × 1: 2\u00a0500,00\u00a0₽", text)
+        self.assertIn("Букет «Нежность» &lt;25&gt;", html)
+        self.assertIn("Доставка: 30.12.2026, 09:00–12:00", text)
+        self.assertIn("Итого: %s" % money(order["totals"]["total"]), text)
+        sms = wait_for(lambda: [e for e in self.sms.entries() if e["outcome"] == "accepted"],
+                       what="the order.created SMS")
+        self.assertEqual(sms[0]["fields"]["To"], "+79161234567")
+        self.assertIn(number, sms[0]["fields"]["Body"])
+        out = self.flora.run("notify", "preview", "order.created", "--order", number).stdout
+        self.assertIn("Subject: Заказ %s принят — Флора" % number, out)
 
     # ---- must hold -------------------------------------------------------------------
 
@@ -354,6 +432,7 @@ class NotifyWorker(unittest.TestCase):
         code, _, body = self.flora.request(
             "POST", "/api/v1/admin/notifications/%s/resend" % dead["_id"], admin=True)
         self.assertEqual(code, 200, body)
+        validator_for(DOC, {"$ref": "#/components/schemas/Notification"}).validate(body)
         self.assertIn(body["status"], ("pending", "sending", "sent"))
         self.assertEqual(body["attempts"] if body["status"] == "pending" else 0, 0)
         wait_for(lambda: self.outbox("sent")["total"] == 1, what="delivery after resend")

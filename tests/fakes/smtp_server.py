@@ -4,6 +4,9 @@ message it accepts as DIR/<n>.eml (written to a temporary name, then renamed) an
 envelope as DIR/<n>.json.
 
     python3 smtp_server.py --port P --dir DIR --user U --password PW [--delay SECONDS]
+                           [--tls-cert PEM --tls-key PEM]
+
+With a certificate, STARTTLS is offered and required before AUTH and MAIL.
 
 Prints "ready" on stdout once it accepts connections; stops on SIGTERM."""
 import argparse
@@ -13,6 +16,7 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -52,6 +56,8 @@ def main():
     ap.add_argument("--user", required=True)
     ap.add_argument("--password", required=True)
     ap.add_argument("--delay", type=float, default=0.0)
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     args = ap.parse_args()
 
     def authenticator(server, session, envelope, mechanism, auth_data):
@@ -62,9 +68,14 @@ def main():
     # AUTH without TLS is what this loopback test wants (Flora's notify.smtp_tls=none).
     warnings.simplefilter("ignore")
     logging.getLogger("mail.log").setLevel(logging.ERROR)
+    tls = {}
+    if args.tls_cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        tls = {"tls_context": context, "require_starttls": True}
     controller = Controller(Store(args.dir, args.delay), hostname="127.0.0.1", port=args.port,
                             authenticator=authenticator, auth_required=True,
-                            auth_require_tls=False)
+                            auth_require_tls=bool(tls), **tls)
     controller.start()
     print("ready", flush=True)
     done = threading.Event()

@@ -94,6 +94,10 @@ test_enqueue_refuses(void **state)
       {"order.paid", "{'to': {'locale': 'ru'}}", "neither an e-mail"},
       {"order.paid", "{'to': {'email': 'a@b.ru', 'locale': 'de'}}", "payload.to.locale"},
       {"order.paid", "{'to': {'phone': '+79161234567'}}", "no template"},
+      {"order.paid", "{'to': {'email': 'Anna@Example.RU'}}", "payload.to.email"},
+      {"order.paid", "{'to': {'email': 'not-an-address'}}", "payload.to.email"},
+      {"order.created", "{'to': {'phone': '8 (916) 123-45-67'}}", "payload.to.phone"},
+      {"order.created", "{'to': {'phone': '12345'}}", "payload.to.phone"},
    };
    flora_store_t *store = open_store();
 

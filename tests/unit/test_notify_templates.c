@@ -96,6 +96,35 @@ test_every_template_renders(void **state)
 }
 
 static void
+test_status_from_the_event(void **state)
+{
+   bson_t *order = sample_order(); /* now out_for_delivery */
+   bson_t *payload = J("{'status': 'assembling', 'to': {'email': 'anna@example.ru'}}");
+   bson_t vars;
+   flora_notify_rendered_t r;
+   flora_error_t error = {0};
+
+   (void) state;
+   assert_true(flora_notify_build_vars("order.status_changed", "ru", "Флора", payload, order, &vars,
+                                       &error));
+   assert_true(flora_notify_render("order.status_changed", "ru", &vars, &r, &error));
+   assert_string_equal(r.subject, "Заказ FL-2026-000123: собираем букет");
+   flora_notify_rendered_clear(&r);
+   bson_destroy(&vars);
+   /* a missing order field the templates need is an error, not an empty e-mail */
+   {
+      bson_t *bad = J("{'number': 'FL-1', 'status': 'paid', 'items': [], 'totals': {}}");
+
+      assert_false(flora_notify_build_vars("order.paid", "ru", "Флора", payload, bad, &vars, &error));
+      assert_non_null(strstr(error.message, "totals.total"));
+      bson_destroy(&vars);
+      bson_destroy(bad);
+   }
+   bson_destroy(payload);
+   bson_destroy(order);
+}
+
+static void
 test_money(void **state)
 {
    static const struct {
@@ -180,6 +209,7 @@ main(void)
 {
    const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_template_renders),
+      cmocka_unit_test(test_status_from_the_event),
       cmocka_unit_test(test_money),
       cmocka_unit_test(test_renderer),
    };
