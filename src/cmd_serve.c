@@ -88,6 +88,7 @@ flora_cmd_serve(const flora_config_t *base, int argc, char **argv)
    sigemptyset(&signals);
    sigaddset(&signals, SIGTERM);
    sigaddset(&signals, SIGINT);
+   sigaddset(&signals, SIGHUP); /* a closed terminal or a reload request: logged, not fatal */
    pthread_sigmask(SIG_BLOCK, &signals, &old_mask);
    masked = true;
    signal(SIGPIPE, SIG_IGN);
@@ -132,6 +133,9 @@ flora_cmd_serve(const flora_config_t *base, int argc, char **argv)
    }
 
    while (sigwait(&signals, &sig) != 0 || (sig != SIGTERM && sig != SIGINT)) {
+      if (sig == SIGHUP) {
+         FLORA_LOG_INFO("serve", "SIGHUP ignored: configuration is read at start; restart to change it");
+      }
    }
    FLORA_LOG_INFO("serve", "draining", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
    atomic_store(&app.draining, true);

@@ -97,10 +97,6 @@ import_category(void *p, const char *ref, const bson_t *input, const flora_error
       flora__import_add_error(&ic->report->errors, ref, record_error->message);
       goto cleanup;
    }
-   if (ic->options->dry_run) {
-      ic->report->categories++;
-      goto cleanup;
-   }
    if (flora_catalog_upsert_category(ic->store, input, &problems, &created, &error)) {
       ic->report->categories++;
    } else if (is_record_error(&error)) {
@@ -226,14 +222,6 @@ import_product(void *p, const char *ref, const bson_t *input, const flora_error_
       ok = stop(ic, ref, &error);
       goto cleanup;
    }
-   if (ic->options->dry_run) {
-      if (exists) {
-         ic->report->updated++;
-      } else {
-         ic->report->created++;
-      }
-      goto cleanup;
-   }
    if (!flora_catalog_upsert_product(ic->store, &finished, &problems, &created, &changed, &error)) {
       if (is_record_error(&error)) {
          char reason[1024];
@@ -259,6 +247,46 @@ cleanup:
    bson_destroy(&finished);
    bson_destroy(&problems);
    return ok;
+}
+
+typedef struct dry_run {
+   import_ctx_t *ic;
+   const char *path;
+   flora__import_handler_t *handler;
+   bool rolled_back;
+   bool parse_failed;
+   flora_error_t parse_error;
+   flora_error_t outcome;
+} dry_run_t;
+
+#define DRY_RUN_ROLLBACK 0x44525952u /* a private code: the dry run's own abort */
+
+static bool
+dry_run_txn(flora_store_t *txn, void *p, flora_error_t *error)
+{
+   dry_run_t *dr = p;
+   flora_store_t *outer = dr->ic->store;
+   flora_import_report_t *report = dr->ic->report;
+
+   /* a retried transaction starts its counts again */
+   report->records = report->created = report->updated = report->unchanged = report->failed = 0;
+   report->categories = 0;
+   bson_reinit(&report->errors);
+   dr->ic->store = txn;
+   dr->ic->stopped = false;
+   dr->parse_failed = !flora__import_run_parser(dr->path, dr->ic->options, dr->handler, &dr->parse_error);
+   if (dr->parse_failed && dr->ic->stopped) {
+      dr->parse_error = dr->ic->stop_error;
+      if (flora_error_is_transient(&dr->parse_error)) {
+         *error = dr->parse_error; /* let the transaction retry */
+         dr->ic->store = outer;
+         return false;
+      }
+   }
+   dr->ic->store = outer;
+   dr->rolled_back = true;
+   flora_error_set(error, FLORA_DOMAIN_NONE, DRY_RUN_ROLLBACK, "dry run: rolled back");
+   return false;
 }
 
 bool
@@ -299,6 +327,22 @@ flora_import_catalog_file(flora_store_t *store, const char *path,
                          ic.options->default_category);
          return false;
       }
+   }
+   if (ic.options->dry_run) {
+      /* A dry run is the real import inside one transaction that is then rolled back, so
+       * its counts and reasons are exactly what the import would report. */
+      dry_run_t dr = {.ic = &ic, .path = path, .handler = &handler};
+
+      if (flora_store_with_transaction(store, dry_run_txn, &dr, &dr.outcome) || !dr.rolled_back) {
+         if (error) {
+            *error = dr.outcome;
+         }
+         return false;
+      }
+      if (dr.parse_failed && error) {
+         *error = dr.parse_error;
+      }
+      return !dr.parse_failed;
    }
    if (!flora__import_run_parser(path, ic.options, &handler, &parse_error)) {
       if (error) {
