@@ -21,6 +21,8 @@ void flora_shop_attach_schemas(flora_store_t *store);
 
 extern const flora_schema_t flora_schema_categories;
 extern const flora_schema_t flora_schema_products;
+extern const flora_schema_t flora_schema_payments;       /* lib/pay/pay_schema.c */
+extern const flora_schema_t flora_schema_webhook_events; /* lib/pay/pay_schema.c */
 
 #ifdef __cplusplus
 }

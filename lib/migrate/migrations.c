@@ -4,14 +4,12 @@
 #include "flora/migrate.h"
 #include "flora/shop.h"
 
-/* 0001: every shop collection with its $jsonSchema validator (applied by MongoDB, stored
- * by the embedded engine) and its declared indexes. Re-running after a crash half-way is
- * safe: an existing collection is kept and index creation is idempotent. */
+/* Creates each collection of schemas with its $jsonSchema validator (applied by MongoDB,
+ * stored by the embedded engine) and its declared indexes. Re-running after a crash
+ * half-way is safe: an existing collection is kept and index creation is idempotent. */
 static bool
-create_collections_up(flora_store_t *store, flora_error_t *error)
+create_schemas(flora_store_t *store, const flora_schema_t *const *schemas, flora_error_t *error)
 {
-   const flora_schema_t *const *schemas = flora_shop_schemas();
-
    for (size_t i = 0; schemas[i]; i++) {
       const char *coll = schemas[i]->collection;
       bson_t validator, opts = BSON_INITIALIZER, specs;
@@ -47,10 +45,10 @@ create_collections_up(flora_store_t *store, flora_error_t *error)
    return true;
 }
 
+/* Drops the collections of schemas, last first. */
 static bool
-create_collections_down(flora_store_t *store, flora_error_t *error)
+drop_schemas(flora_store_t *store, const flora_schema_t *const *schemas, flora_error_t *error)
 {
-   const flora_schema_t *const *schemas = flora_shop_schemas();
    size_t n = 0;
 
    while (schemas[n]) {
@@ -65,16 +63,70 @@ create_collections_down(flora_store_t *store, flora_error_t *error)
    return true;
 }
 
+/* 0001: the catalog collections. Its list is frozen to what it applied when it shipped
+ * (its checksum covers these schemas): collections added later get their own migration. */
+static const flora_schema_t *const *
+catalog_schemas(void)
+{
+   static const flora_schema_t *const list[] = {&flora_schema_categories, &flora_schema_products,
+                                                NULL};
+
+   return list;
+}
+
+static bool
+create_collections_up(flora_store_t *store, flora_error_t *error)
+{
+   return create_schemas(store, catalog_schemas(), error);
+}
+
+static bool
+create_collections_down(flora_store_t *store, flora_error_t *error)
+{
+   return drop_schemas(store, catalog_schemas(), error);
+}
+
 static const flora_migration_t create_collections = {
    .id = "0001_create_collections",
    .description = "Create the shop's collections with their validators and indexes",
    .up = create_collections_up,
    .down = create_collections_down,
-   .schemas = flora_shop_schemas,
+   .schemas = catalog_schemas,
+};
+
+/* 0006: payments and webhook_events (lib/pay/pay_schema.c). */
+static const flora_schema_t *const *
+payments_schemas(void)
+{
+   static const flora_schema_t *const list[] = {&flora_schema_payments,
+                                                &flora_schema_webhook_events, NULL};
+
+   return list;
+}
+
+static bool
+payments_up(flora_store_t *store, flora_error_t *error)
+{
+   return create_schemas(store, payments_schemas(), error);
+}
+
+static bool
+payments_down(flora_store_t *store, flora_error_t *error)
+{
+   return drop_schemas(store, payments_schemas(), error);
+}
+
+static const flora_migration_t payments = {
+   .id = "0006_payments",
+   .description = "Create payments and webhook_events with their validators and indexes",
+   .up = payments_up,
+   .down = payments_down,
+   .schemas = payments_schemas,
 };
 
 static const flora_migration_t *const migrations[] = {
    &create_collections,
+   &payments,
    NULL,
 };
 

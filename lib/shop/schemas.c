@@ -6,6 +6,8 @@
 static const flora_schema_t *const schemas[] = {
    &flora_schema_categories,
    &flora_schema_products,
+   &flora_schema_payments,
+   &flora_schema_webhook_events,
    NULL,
 };
 
