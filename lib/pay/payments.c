@@ -290,7 +290,7 @@ apply_txn(flora_store_t *txn, void *ctx, flora_error_t *error)
    const flora_pay_result_t *r = c->result;
    bson_t payment = BSON_INITIALIZER, filter = BSON_INITIALIZER, update = BSON_INITIALIZER;
    bson_t set, unset, push, prepared, reply;
-   bool found = false, ok = false, any_set = false;
+   bool found = false, ok = false;
    const char *old_status, *new_status = NULL, *currency;
    int64_t amount, authorized, captured, refunded, n_authorized, n_captured, n_refunded;
    bson_oid_t pid;
@@ -414,38 +414,34 @@ apply_txn(flora_store_t *txn, void *ctx, flora_error_t *error)
    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
    if (new_status && flora_pay_status_rank(new_status) > flora_pay_status_rank(old_status)) {
       BSON_APPEND_UTF8(&set, "status", new_status);
-      any_set = true;
       c->changed = true;
    } else {
       new_status = old_status;
    }
    if (n_authorized != authorized) {
       BSON_APPEND_INT64(&set, "amountAuthorized", n_authorized);
-      c->changed = any_set = true;
+      c->changed = true;
    }
    if (n_captured != captured) {
       BSON_APPEND_INT64(&set, "amountCaptured", n_captured);
-      c->changed = any_set = true;
+      c->changed = true;
    }
    if (n_refunded != refunded) {
       BSON_APPEND_INT64(&set, "amountRefunded", n_refunded);
-      c->changed = any_set = true;
+      c->changed = true;
    }
    if (r && r->provider_payment_id && !flora__pay_str(&payment, "providerPaymentId")) {
       BSON_APPEND_UTF8(&set, "providerPaymentId", r->provider_payment_id);
-      any_set = true;
    }
    if (r && r->capture_id && !flora__pay_str(&payment, "captureId")) {
       BSON_APPEND_UTF8(&set, "captureId", r->capture_id);
-      any_set = true;
    }
    if (r && r->client.len > 5) {
       bson_iter_t ci;
 
       if (!bson_iter_init_find(&ci, &payment, "client")) {
          BSON_APPEND_DOCUMENT(&set, "client", &r->client);
-         any_set = true;
-      }
+         }
    }
    bson_append_document_end(&update, &set);
    if (c->operation) {
@@ -457,7 +453,7 @@ apply_txn(flora_store_t *txn, void *ctx, flora_error_t *error)
          bson_append_document_end(&update, &unset);
       }
    }
-   BSON_APPEND_DOCUMENT_BEGIN(&update, "$push", &push);
+   bson_init(&push);
    if (new_status != old_status) {
       bson_t h;
 
@@ -485,7 +481,10 @@ apply_txn(flora_store_t *txn, void *ctx, flora_error_t *error)
       append_date(&q, "at", now_ms(c->pay));
       bson_append_document_end(&push, &q);
    }
-   bson_append_document_end(&update, &push);
+   if (!bson_empty(&push)) {
+      BSON_APPEND_DOCUMENT(&update, "$push", &push);
+   }
+   bson_destroy(&push);
    if (!flora_schema_prepare_update(&flora_schema_payments, &update, now_ms(c->pay), &prepared,
                                     error)) {
       bson_destroy(&prepared);
