@@ -20,7 +20,8 @@ Test control (not part of any provider's API), under /_control:
         the buyer's side: stripe confirm, paypal approve, yookassa pay
   POST /_control/cert     PEM body: the certificate served at /v1/notifications/certs/CERT-1
   GET  /_control/log      every request: method, path, idempotency header, status, violations
-  GET  /_control/state    counts of objects per provider
+  GET  /_control/state    counts of objects per provider since the last reset, violations
+  POST /_control/reset    clears the log and faults (objects stay)
 Usage: payfake.py [--port N]  (prints "PORT <n>" on stdout when listening)
 """
 import argparse
@@ -626,6 +627,13 @@ class Handler(BaseHTTPRequestHandler):
                 STATE["idem"][(provider, key)] = {"request": (method, path, raw), "status": status, "body": body}
             return status, body
 
+    @staticmethod
+    def counts():
+        return {"stripe_intents": len(STATE["pi"]), "stripe_refunds": len(STATE["re"]),
+                "paypal_orders": len(STATE["pp_orders"]), "paypal_refunds": len(STATE["pp_refunds"]),
+                "paypal_tokens": STATE["token_count"], "yookassa_payments": len(STATE["yk"]),
+                "yookassa_refunds": len(STATE["yk_refunds"])}
+
     def control(self, method, path, raw):
         with LOCK:
             if path == "/_control/faults" and method == "POST":
@@ -637,19 +645,20 @@ class Handler(BaseHTTPRequestHandler):
                 STATE["cert"] = raw
                 return self.send(200, {"ok": True})
             if path == "/_control/reset" and method == "POST":
-                cert = STATE["cert"]
-                reset()
-                STATE["cert"] = cert
+                # Objects stay (a payment made earlier may still be reconciled); the log and
+                # faults are cleared and the counts below start again from here.
+                STATE["log"] = []
+                STATE["faults"] = []
+                STATE["baseline"] = self.counts()
                 return self.send(200, {"ok": True})
             if path == "/_control/log":
                 return self.send(200, {"log": STATE["log"]})
             if path == "/_control/state":
-                return self.send(200, {"stripe_intents": len(STATE["pi"]), "stripe_refunds": len(STATE["re"]),
-                                       "paypal_orders": len(STATE["pp_orders"]), "paypal_refunds": len(STATE["pp_refunds"]),
-                                       "paypal_tokens": STATE["token_count"], "yookassa_payments": len(STATE["yk"]),
-                                       "yookassa_refunds": len(STATE["yk_refunds"]),
-                                       "violations": [v for e in STATE["log"] for v in e["violations"]],
-                                       "specs": sorted(SPECS)})
+                base = STATE.get("baseline", {})
+                out = {k: v - base.get(k, 0) for k, v in self.counts().items()}
+                out["violations"] = [v for e in STATE["log"] for v in e["violations"]]
+                out["specs"] = sorted(SPECS)
+                return self.send(200, out)
         return self.send(404, {"error": "unknown control"})
 
 
