@@ -21,8 +21,18 @@ static const flora_cli_command_t commands[] = {
     "flora conformance DIR [--uri URI]", flora_cmd_conformance},
    {"docs", "generate the schema reference (one page per collection)",
     "flora docs schema [OUTDIR]   (default docs/schema)", flora_cmd_docs},
+   {"users", "create a user (the first admin, staff accounts)",
+    "flora users create EMAIL --role admin|manager|customer [--name NAME]  (password: "
+    "FLORA_USER_PASSWORD or stdin)",
+    flora_cmd_users},
    {"routes", "list the HTTP routes (method, path, metrics name, auth)", "flora routes",
     flora_cmd_routes},
+   {"worker", "deliver the notification outbox (e-mail, SMS) until SIGTERM",
+    "flora worker [--once]", flora_cmd_worker},
+   {"notify", "preview a notification or enqueue one by hand",
+    "flora notify preview EVENT (--order NUMBER | --order-file FILE) [--locale en] | "
+    "enqueue EVENT --payload JSON [--dedupe KEY]",
+    flora_cmd_notify},
    {NULL, NULL, NULL, NULL},
 };
 
@@ -101,7 +111,7 @@ flora_cmd_routes(const flora_config_t *config, int argc, char **argv)
    }
    for (const flora_route_t *r = flora_http_routes(); r->method; r++) {
       printf("%-7s %-40s %-28s %s\n", r->method, r->pattern, r->name,
-             r->auth == FLORA_AUTH_ADMIN ? "admin" : "public");
+             flora_route_auth_name(r->auth));
    }
    return 0;
 }

@@ -23,5 +23,8 @@ int flora_cmd_migrate(const flora_config_t *config, int argc, char **argv);
 int flora_cmd_routes(const flora_config_t *config, int argc, char **argv);
 int flora_cmd_conformance(const flora_config_t *config, int argc, char **argv);
 int flora_cmd_docs(const flora_config_t *config, int argc, char **argv);
+int flora_cmd_users(const flora_config_t *config, int argc, char **argv);
+int flora_cmd_worker(const flora_config_t *config, int argc, char **argv);
+int flora_cmd_notify(const flora_config_t *config, int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@
 #include "http.h"
 #include "metrics.h"
 #include "server.h"
+#include "worker_thread.h"
 
 static const char usage_text[] = "usage: flora serve [--port N] [--bind ADDR] [--threads N]\n";
 
@@ -59,6 +60,7 @@ flora_cmd_serve(const flora_config_t *base, int argc, char **argv)
    flora_store_options_t store_options = FLORA_STORE_OPTIONS_INIT;
    flora_server_options_t server_options;
    flora_server_t *server = NULL;
+   flora_worker_thread_t *worker = NULL;
    flora_app_t app = {0};
    flora_error_t error = {0};
    sigset_t signals;
@@ -118,16 +120,24 @@ flora_cmd_serve(const flora_config_t *base, int argc, char **argv)
                                                                       : "http://%s:%s",
             server_options.bind, port);
    FLORA_LOG_INFO("serve", "listening", "address", address, "port", port);
+   if (flora_config_bool(config, "notify.worker_in_serve") &&
+       !flora_worker_thread_start(&worker, app.store, config, &error)) {
+      FLORA_LOG_ERROR("serve", "cannot start the notification worker", "error", error.message);
+      goto cleanup;
+   }
 
    while (sigwait(&signals, &sig) != 0 || (sig != SIGTERM && sig != SIGINT)) {
    }
    FLORA_LOG_INFO("serve", "draining", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
    atomic_store(&app.draining, true);
+   flora_worker_thread_stop(worker);
+   worker = NULL;
    flora_server_stop(server);
    server = NULL;
    FLORA_LOG_INFO("serve", "stopped");
    rc = 0;
 cleanup:
+   flora_worker_thread_stop(worker);
    flora_server_stop(server);
    flora_store_close(app.store);
    flora_metrics_destroy(app.metrics);

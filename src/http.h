@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "flora/error.h"
+#include "flora/users.h"
 
 typedef struct flora_app flora_app_t;
 
@@ -29,6 +30,11 @@ typedef struct flora_http_request {
    size_t n_params;
    const char *param_names[FLORA_HTTP_MAX_PARAMS];
    const char *param_values[FLORA_HTTP_MAX_PARAMS];
+   /* Who asks (include/flora/users.h), resolved by the server from "Authorization: Bearer
+    * <token>" before the handler runs: a session token gives its user and the user's
+    * current role; the configured http.admin_token gives role admin without a user;
+    * nothing (or, on a FLORA_AUTH_NONE route, an unknown token) gives anonymous. */
+   flora_principal_t principal;
    void *conn; /* the server's connection handle, for the accessors below */
 } flora_http_request_t;
 
@@ -40,15 +46,23 @@ typedef struct flora_http_response {
    size_t raw_len;
    const char *content_type; /* default application/json for body; set for raw */
    char *location;           /* optional Location header (malloc'd, owned) */
+   int retry_after_s;        /* > 0: a Retry-After header (RFC 9110 section 10.2.3), e.g. with 429 */
 } flora_http_response_t;
 
 typedef bool (*flora_route_fn)(flora_app_t *app, const flora_http_request_t *req,
                                flora_http_response_t *res);
 
+/* Who may call a route. Protected routes answer 401 (with WWW-Authenticate: Bearer) without
+ * a token or with an unknown or expired one, and 403 when the role is too low. */
 typedef enum flora_route_auth {
-   FLORA_AUTH_NONE = 0,
-   FLORA_AUTH_ADMIN, /* Authorization: Bearer <admin token> (config http.admin_token) */
+   FLORA_AUTH_NONE = 0, /* anyone; the principal is still resolved when a valid token is sent */
+   FLORA_AUTH_CUSTOMER, /* any signed-in user (or the admin token) */
+   FLORA_AUTH_MANAGER,  /* manager or admin */
+   FLORA_AUTH_ADMIN,    /* admin: a user with role admin or the configured http.admin_token */
 } flora_route_auth_t;
+
+/* "public", "customer", "manager", "admin" (for `flora routes`). */
+const char *flora_route_auth_name(flora_route_auth_t auth);
 
 typedef struct flora_route {
    const char *method;
@@ -66,6 +80,9 @@ typedef bool (*flora_http_param_fn)(void *ctx, const char *name, const char *val
 void flora_http_query_each(const flora_http_request_t *req, flora_http_param_fn fn, void *ctx);
 /* Request header (case-insensitive name), or NULL. Borrowed for the request. */
 const char *flora_http_header(const flora_http_request_t *req, const char *name);
+/* The client's IP address as text ("127.0.0.1", "::1"), or "unknown". Borrowed for the
+ * request. (The peer of the TCP connection: behind a proxy, the proxy's address.) */
+const char *flora_http_client_address(const flora_http_request_t *req);
 /* Path parameter by name, or NULL. */
 const char *flora_http_param(const flora_http_request_t *req, const char *name);
 
@@ -89,5 +106,7 @@ const flora_route_t *flora_http_routes(void);
  * Each is terminated by an entry with method NULL. */
 extern const flora_route_t flora_routes_ops[];     /* /healthz /readyz /metrics */
 extern const flora_route_t flora_routes_catalog[]; /* /api/v1/categories, /api/v1/products */
+extern const flora_route_t flora_routes_users[];   /* /api/v1/auth, /api/v1/me, /api/v1/admin/users */
+extern const flora_route_t flora_routes_notify[];  /* /api/v1/admin/notifications */
 
 #endif

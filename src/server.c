@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "auth.h"
 #include "flora/log.h"
 #include "json_view.h"
 #include "metrics.h"
@@ -60,6 +61,7 @@ typedef struct conn_ctx {
    struct MHD_Connection *connection;
    struct timespec start;
    char request_id[REQUEST_ID_MAX + 1];
+   char client_address[64];
    char method[16];
    char *raw_path; /* as received, for the log */
    const flora_route_t *route;
@@ -286,43 +288,55 @@ route_request(conn_ctx_t *ctx)
    }
 }
 
-/* ---- admin authentication --------------------------------------------------------- */
+/* ---- authentication ------------------------------------------------------------- */
 
-/* Compares two tokens in constant time whatever their lengths: both are hashed
- * (BLAKE2b-256) and the digests compared with sodium_memcmp. */
-static bool
-token_equal(const char *a, const char *b)
-{
-   unsigned char da[crypto_generichash_BYTES];
-   unsigned char db[crypto_generichash_BYTES];
-
-   crypto_generichash(da, sizeof da, (const unsigned char *) a, strlen(a), NULL, 0);
-   crypto_generichash(db, sizeof db, (const unsigned char *) b, strlen(b), NULL, 0);
-   return sodium_memcmp(da, db, sizeof da) == 0;
-}
-
+/* Resolves the bearer token into ctx->req.principal (src/auth.h) and checks the route's
+ * level: a protected route without a token or with an unknown/expired one is 401, with a
+ * role too low 403. On a public route an unknown token is ignored (anonymous). */
 static void
-check_admin(conn_ctx_t *ctx)
+check_auth(conn_ctx_t *ctx)
 {
-   const char *auth;
-   const char *token;
+   const char *auth =
+      MHD_lookup_connection_value(ctx->connection, MHD_HEADER_KIND, "Authorization");
+   flora_auth_outcome_t outcome = FLORA_AUTH_ANONYMOUS;
+   flora_error_t error = {0};
+   flora_route_auth_t level = ctx->route->auth;
 
-   if (!ctx->server->admin_token) {
-      set_early(ctx, 503, "unavailable", "admin token not configured");
+   if (!ctx->server->app || !ctx->server->app->store) {
+      /* No store (unit tests of the server): only the admin token can be checked. */
+      if (auth && ctx->server->admin_token && strncasecmp(auth, "Bearer ", 7) == 0 &&
+          flora_auth_token_equal(auth + 7, ctx->server->admin_token)) {
+         ctx->req.principal.role = FLORA_ROLE_ADMIN;
+         outcome = FLORA_AUTH_RESOLVED;
+      } else if (auth) {
+         outcome = FLORA_AUTH_INVALID;
+      }
+   } else if (!flora_auth_resolve(ctx->server->app->store, ctx->server->admin_token, auth,
+                                  &ctx->req.principal, &outcome, &error)) {
+      FLORA_LOG_ERROR("http", "session lookup failed", "error", error.message, "request_id",
+                      ctx->request_id);
+      set_early(ctx, flora_error_is_transient(&error) ? 503 : 500,
+                flora_error_is_transient(&error) ? "unavailable" : "internal",
+                "cannot check the credentials now");
       return;
    }
-   auth = MHD_lookup_connection_value(ctx->connection, MHD_HEADER_KIND, "Authorization");
-   if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
-      set_early(ctx, 401, "unauthorized", "admin routes need Authorization: Bearer <token>");
+   if (level == FLORA_AUTH_NONE) {
+      return;
+   }
+   if (outcome != FLORA_AUTH_RESOLVED) {
+      set_early(ctx, 401, "unauthorized",
+                outcome == FLORA_AUTH_INVALID
+                   ? "the bearer token is invalid or expired"
+                   : "this route needs Authorization: Bearer <token>");
       ctx->early.www_authenticate = true;
       return;
    }
-   token = auth + 7;
-   while (*token == ' ') {
-      token++;
-   }
-   if (!token_equal(token, ctx->server->admin_token)) {
-      set_early(ctx, 403, "forbidden", "invalid admin token");
+   if (!flora_auth_allows(level, &ctx->req.principal)) {
+      char message[96];
+
+      snprintf(message, sizeof message, "this route needs the %s role",
+               flora_route_auth_name(level));
+      set_early(ctx, 403, "forbidden", message);
    }
 }
 
@@ -441,6 +455,32 @@ flora_http_header(const flora_http_request_t *req, const char *name)
       return NULL;
    }
    return MHD_lookup_connection_value(ctx->connection, MHD_HEADER_KIND, name);
+}
+
+const char *
+flora_http_client_address(const flora_http_request_t *req)
+{
+   conn_ctx_t *ctx;
+   const union MHD_ConnectionInfo *info;
+
+   FLORA_ASSERT_ARG(req);
+   ctx = req->conn;
+   if (!ctx) {
+      return "unknown";
+   }
+   if (ctx->client_address[0]) {
+      return ctx->client_address;
+   }
+   info = MHD_get_connection_info(ctx->connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+   if (!info || !info->client_addr ||
+       getnameinfo(info->client_addr,
+                   info->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                            : sizeof(struct sockaddr_in),
+                   ctx->client_address, sizeof ctx->client_address, NULL, 0,
+                   NI_NUMERICHOST) != 0) {
+      snprintf(ctx->client_address, sizeof ctx->client_address, "unknown");
+   }
+   return ctx->client_address;
 }
 
 const char *
@@ -592,6 +632,12 @@ send_answer(conn_ctx_t *ctx, flora_http_response_t *res, const early_answer_t *e
    MHD_add_response_header(response, "X-Request-Id", ctx->request_id);
    if (res->location) {
       MHD_add_response_header(response, MHD_HTTP_HEADER_LOCATION, res->location);
+   }
+   if (res->retry_after_s > 0) {
+      char seconds[24];
+
+      snprintf(seconds, sizeof seconds, "%d", res->retry_after_s);
+      MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, seconds);
    }
    if (early && early->allow[0] && res->status == 405) {
       MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, early->allow);
@@ -772,11 +818,9 @@ begin_request(flora_server_t *server, struct MHD_Connection *connection, const c
    if (ctx->has_early) {
       return ctx;
    }
-   if (ctx->route->auth == FLORA_AUTH_ADMIN) {
-      check_admin(ctx);
-      if (ctx->has_early) {
-         return ctx;
-      }
+   check_auth(ctx);
+   if (ctx->has_early) {
+      return ctx;
    }
    length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
                                         MHD_HTTP_HEADER_CONTENT_LENGTH);

@@ -46,7 +46,7 @@ typedef struct flora_server_options {
    size_t max_body_bytes;    /* larger bodies get 413 */
    int connection_timeout_s; /* inactivity timeout of a connection */
    int shutdown_timeout_s;   /* how long flora_server_stop waits for requests in flight */
-   const char *admin_token;  /* NULL or "": admin routes answer 503 */
+   const char *admin_token;  /* NULL or "": no ops token (users sign in with sessions) */
    bool log_requests;        /* one log line per request */
 } flora_server_options_t;
 

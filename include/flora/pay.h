@@ -237,8 +237,8 @@ int flora_pay_status_rank(const char *status);
 
 /* ---- orders (the contract of include/flora/orders.h, injected) ------------------- */
 
-/* The order functions payments use; the program passes h-orders' flora_orders_* (see
- * src/pay_orders.c), tests may pass their own. Signatures as in the shop contract. */
+/* The order functions payments use, with the signatures of include/flora/orders.h. The
+ * program passes flora_pay_orders_shop(); a test may pass its own. */
 typedef struct flora_pay_orders {
    bool (*get)(flora_store_t *store, const bson_oid_t *order_id, bson_t *out, bool *found,
                flora_error_t *error);
@@ -249,6 +249,10 @@ typedef struct flora_pay_orders {
    bool (*record_payment)(flora_store_t *store, const bson_oid_t *order_id,
                           const bson_t *payment, flora_error_t *error);
 } flora_pay_orders_t;
+
+/* flora_orders_get, _get_by_number, _transition and _record_payment (lib/shop/orders.c).
+ * Static data. */
+const flora_pay_orders_t *flora_pay_orders_shop(void);
 
 /* ---- the payments service (lib/pay/payments.c) ------------------------------------ */
 

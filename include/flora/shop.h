@@ -21,6 +21,18 @@ void flora_shop_attach_schemas(flora_store_t *store);
 
 extern const flora_schema_t flora_schema_categories;
 extern const flora_schema_t flora_schema_products;
+extern const flora_schema_t flora_schema_users;
+extern const flora_schema_t flora_schema_sessions;
+extern const flora_schema_t flora_schema_password_resets;
+extern const flora_schema_t flora_schema_rate_limits;
+extern const flora_schema_t flora_schema_carts;              /* lib/shop/orders_schema.c */
+extern const flora_schema_t flora_schema_orders;
+extern const flora_schema_t flora_schema_counters;
+extern const flora_schema_t flora_schema_coupons;            /* lib/shop/coupons_schema.c */
+extern const flora_schema_t flora_schema_coupon_redemptions;
+extern const flora_schema_t flora_schema_reviews;            /* lib/shop/reviews_schema.c */
+extern const flora_schema_t flora_schema_outbox;          /* lib/notify/notify_schema.c */
+extern const flora_schema_t flora_schema_sms_rate_limits; /* lib/notify/notify_schema.c */
 extern const flora_schema_t flora_schema_payments;       /* lib/pay/pay_schema.c */
 extern const flora_schema_t flora_schema_webhook_events; /* lib/pay/pay_schema.c */
 

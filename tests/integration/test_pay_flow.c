@@ -3,8 +3,8 @@
  * idempotency keys: create, capture, cancel, refunds, webhooks (verified, exactly once,
  * concurrent duplicates, forged, stale, out of order, amount mismatch), retries (a 500 then
  * success, a timeout after the provider accepted, no retry on 4xx), reconcile after a
- * call that never got an answer. Orders come from a small double of the orders contract
- * (src/pay_orders.c wires the real module in the program). */
+ * call that never got an answer. Orders are the real module's (lib/shop/orders.c): the
+ * order becomes paid, and "order.paid" is enqueued, exactly once. */
 #include "flora_test.h"
 
 #include <curl/curl.h>
@@ -21,6 +21,7 @@
 
 #include "flora/config.h"
 #include "flora/migrate.h"
+#include "flora/orders.h"
 #include "flora/pay.h"
 #include "flora/shop.h"
 #include "flora/store.h"
@@ -38,105 +39,53 @@ static int64_t slept_ms;
 static int order_seq;
 static EVP_PKEY *pp_key;
 
-/* ---- the orders double (tests only) ------------------------------------------------ */
-
-static bool
-o_find(flora_store_t *s, const char *key, const bson_t *val_doc, bson_t *out, bool *found,
-       flora_error_t *error)
-{
-   (void) key;
-   return flora_store_find_one(s, "orders", val_doc, NULL, out, found, error);
-}
+/* ---- orders: the real module (lib/shop/orders.c) ---------------------------------- */
 
 static bool
 o_get(flora_store_t *s, const bson_oid_t *id, bson_t *out, bool *found, flora_error_t *error)
 {
-   bson_t f = BSON_INITIALIZER;
-   bool ok;
-
-   BSON_APPEND_OID(&f, "_id", id);
-   ok = o_find(s, "_id", &f, out, found, error);
-   bson_destroy(&f);
-   return ok;
+   return flora_orders_get(s, id, out, found, error);
 }
 
-static bool
-o_get_by_number(flora_store_t *s, const char *number, bson_t *out, bool *found,
-                flora_error_t *error)
-{
-   bson_t f = BSON_INITIALIZER;
-   bool ok;
-
-   BSON_APPEND_UTF8(&f, "number", number);
-   ok = o_find(s, "number", &f, out, found, error);
-   bson_destroy(&f);
-   return ok;
-}
-
-static bool
-o_transition(flora_store_t *s, const bson_oid_t *id, const char *to, const char *actor,
-             const char *note, bson_t *out, flora_error_t *error)
-{
-   const char *from = strcmp(to, "paid") == 0 ? "pending_payment" : "paid";
-   bson_t *f = BCON_NEW("_id", BCON_OID(id), "status", BCON_UTF8(from));
-   bson_t *u = BCON_NEW("$set", "{", "status", BCON_UTF8(to), "}", "$inc", "{", "transitions",
-                        BCON_INT32(1), "}", "$push", "{", "statusHistory", "{", "status",
-                        BCON_UTF8(to), "actor", BCON_UTF8(actor), "note",
-                        BCON_UTF8(note ? note : ""), "}", "}");
-   bson_t reply;
-   bool ok = flora_store_update_one(s, "orders", f, u, NULL, &reply, error);
-   bson_iter_t it;
-
-   if (ok && bson_iter_init_find(&it, &reply, "matchedCount") && bson_iter_as_int64(&it) == 0) {
-      flora_error_set(error, FLORA_DOMAIN_SHOP, FLORA_ERR_CONFLICT, "order is not %s", from);
-      ok = false;
-   }
-   if (out) {
-      bson_init(out);
-   }
-   bson_destroy(&reply);
-   bson_destroy(f);
-   bson_destroy(u);
-   return ok;
-}
-
-static bool
-o_record_payment(flora_store_t *s, const bson_oid_t *id, const bson_t *payment,
-                 flora_error_t *error)
-{
-   bson_t *f = BCON_NEW("_id", BCON_OID(id));
-   bson_t *u = BCON_NEW("$set", "{", "payment", BCON_DOCUMENT(payment), "}");
-   bool ok = flora_store_update_one(s, "orders", f, u, NULL, NULL, error);
-
-   bson_destroy(f);
-   bson_destroy(u);
-   return ok;
-}
-
-static const flora_pay_orders_t orders_double = {o_get, o_get_by_number, o_transition,
-                                                 o_record_payment};
-
-/* An order of 2 x 1000.00 + 1 x 333.33 - 100.00 discount + 500.00 delivery = 2733.33 RUB. */
+/* An order of 2 x 1000.00 + 1 x 333.33 - 100.00 discount + 500.00 delivery = 2733.33 RUB,
+ * as checkout writes it (the orders schema validates it). */
 static void
 new_order(char number[32], bson_oid_t *id)
 {
    bson_t *doc;
+   bson_oid_t p1, p2;
    flora_error_t error = {0};
+   char token[40], key[48];
 
    snprintf(number, 32, "FL-2026-%06d", ++order_seq);
+   snprintf(token, sizeof token, "guest-token-%06d-abcdefgh", order_seq);
+   snprintf(key, sizeof key, "guest:%s", token);
    bson_oid_init(id, NULL);
-   doc = BCON_NEW("_id", BCON_OID(id), "number", BCON_UTF8(number), "status",
-                  BCON_UTF8("pending_payment"), "currency", BCON_UTF8("RUB"), "customer", "{",
-                  "name", BCON_UTF8("Анна Петрова"), "email", BCON_UTF8("anna@example.ru"),
-                  "phone", BCON_UTF8("+79161234567"), "}", "items", "[", "{", "name",
-                  BCON_UTF8("Букет «Нежность»"), "variant", BCON_UTF8("M"), "unitPrice",
-                  BCON_INT64(100000), "quantity", BCON_INT32(2), "lineTotal", BCON_INT64(200000),
-                  "}", "{", "name", BCON_UTF8("Открытка"), "unitPrice", BCON_INT64(33333),
-                  "quantity", BCON_INT32(1), "lineTotal", BCON_INT64(33333), "}", "]", "totals",
-                  "{", "subtotal", BCON_INT64(233333), "discount", BCON_INT64(10000), "delivery",
-                  BCON_INT64(50000), "total", BCON_INT64(273333), "}", "transitions",
-                  BCON_INT32(0));
-   if (!flora_store_insert_one(store, "orders", doc, NULL, NULL, &error)) {
+   bson_oid_init(&p1, NULL);
+   bson_oid_init(&p2, NULL);
+   doc = BCON_NEW("_id", BCON_OID(id), "number", BCON_UTF8(number), "guestToken",
+                  BCON_UTF8(token), "customerKey", BCON_UTF8(key), "status",
+                  BCON_UTF8("pending_payment"), "statusHistory", "[", "{", "status",
+                  BCON_UTF8("pending_payment"), "at", BCON_DATE_TIME(1796000000000),
+                  "actor", BCON_UTF8("system"), "}", "]", "currency", BCON_UTF8("RUB"),
+                  "customer", "{", "name", BCON_UTF8("Анна Петрова"), "email",
+                  BCON_UTF8("anna@example.ru"), "phone", BCON_UTF8("+79161234567"), "}",
+                  "items", "[", "{", "productId", BCON_OID(&p1), "sku", BCON_UTF8("BQ-1-M"),
+                  "name", BCON_UTF8("Букет «Нежность»"), "variant", BCON_UTF8("M"),
+                  "unitPrice", BCON_INT64(100000), "quantity", BCON_INT32(2), "lineTotal",
+                  BCON_INT64(200000), "}", "{", "productId", BCON_OID(&p2), "sku",
+                  BCON_UTF8("CARD-1"), "name", BCON_UTF8("Открытка"), "variant",
+                  BCON_UTF8("A6"), "unitPrice", BCON_INT64(33333), "quantity", BCON_INT32(1),
+                  "lineTotal", BCON_INT64(33333), "}", "]", "totals", "{", "subtotal",
+                  BCON_INT64(233333), "discount", BCON_INT64(10000), "delivery",
+                  BCON_INT64(50000), "total", BCON_INT64(273333), "}", "delivery", "{",
+                  "recipient", "{", "name", BCON_UTF8("Мария"), "phone",
+                  BCON_UTF8("+79161112233"), "}", "address", "{", "text",
+                  BCON_UTF8("Москва, Тверская 1"), "}", "date", BCON_UTF8("2026-12-01"), "slot",
+                  "{", "id", BCON_UTF8("09-12"), "start", BCON_UTF8("09:00"), "end",
+                  BCON_UTF8("12:00"), "}", "price", BCON_INT64(50000), "anonymous",
+                  BCON_BOOL(false), "callFirst", BCON_BOOL(false), "}");
+   if (!flora_model_insert(store, &flora_schema_orders, doc, NULL, NULL, &error)) {
       fail_msg("insert order: %s", error.message);
    }
    bson_destroy(doc);
@@ -178,13 +127,31 @@ int_at(const bson_t *doc, const char *path)
    return -1;
 }
 
+/* The order's status and how many transitions it went through (statusHistory entries
+ * after the first), plus how many "order.paid" outbox messages it produced. */
 static void
 assert_order(const bson_oid_t *id, const char *status, int transitions)
 {
    bson_t *o = order_doc(id);
+   bson_iter_t it;
+   bson_t *filter = BCON_NEW("event", BCON_UTF8("order.paid"), "payload.orderId", BCON_OID(id));
+   int64_t paid_messages = -1;
+   flora_error_t error = {0};
 
    assert_string_equal(str_at(o, "status"), status);
-   assert_int_equal(int_at(o, "transitions"), transitions);
+   assert_true(bson_iter_init_find(&it, o, "statusHistory"));
+   {
+      uint32_t len;
+      const uint8_t *data;
+      bson_t arr;
+
+      bson_iter_array(&it, &len, &data);
+      bson_init_static(&arr, data, len);
+      assert_int_equal((int) bson_count_keys(&arr) - 1, transitions);
+   }
+   assert_true(flora_store_count_documents(store, "outbox", filter, NULL, &paid_messages, &error));
+   assert_int_equal(paid_messages, strcmp(status, "pending_payment") == 0 ? 0 : 1);
+   bson_destroy(filter);
    bson_destroy(o);
    bson_free(o);
 }
@@ -397,7 +364,7 @@ group_setup(void **state)
    set("pay.yookassa.allowed_ips", "185.71.76.0/27, 127.0.0.1");
    set("pay.http_timeout_ms", "1500");
    opts.retry.sleep = no_sleep;
-   assert_true(flora_pay_new(&pay, store, config, &orders_double, &opts, &error));
+   assert_true(flora_pay_new(&pay, store, config, flora_pay_orders_shop(), &opts, &error));
    make_paypal_cert();
    return 0;
 }
