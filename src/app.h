@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 
 #include "flora/config.h"
+#include "flora/pay.h"
 #include "flora/store.h"
 
 typedef struct flora_metrics flora_metrics_t;
@@ -14,6 +15,7 @@ struct flora_app {
    flora_store_t *store;
    flora_metrics_t *metrics;     /* src/metrics.h */
    atomic_bool draining;         /* set on SIGTERM: /readyz answers 503 */
+   flora_pay_t *pay;             /* payments service (include/flora/pay.h); NULL: routes answer 503 */
 };
 
 #endif

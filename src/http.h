@@ -108,5 +108,6 @@ extern const flora_route_t flora_routes_ops[];     /* /healthz /readyz /metrics 
 extern const flora_route_t flora_routes_catalog[]; /* /api/v1/categories, /api/v1/products */
 extern const flora_route_t flora_routes_users[];   /* /api/v1/auth, /api/v1/me, /api/v1/admin/users */
 extern const flora_route_t flora_routes_notify[];  /* /api/v1/admin/notifications */
+extern const flora_route_t flora_routes_pay[];     /* payments: /api/v1/orders/{number}/payments, /api/v1/admin/payments, /webhooks */
 
 #endif
