@@ -107,6 +107,9 @@ const flora_route_t *flora_http_routes(void);
 extern const flora_route_t flora_routes_ops[];     /* /healthz /readyz /metrics */
 extern const flora_route_t flora_routes_catalog[]; /* /api/v1/categories, /api/v1/products */
 extern const flora_route_t flora_routes_users[];   /* /api/v1/auth, /api/v1/me, /api/v1/admin/users */
+extern const flora_route_t flora_routes_orders[];  /* /api/v1/cart, /checkout, /orders, /admin/orders */
+extern const flora_route_t flora_routes_coupons[]; /* /api/v1/coupons/validate, /admin/coupons */
+extern const flora_route_t flora_routes_reviews[]; /* /api/v1/reviews, /products/{slug}/reviews, /admin/reviews */
 extern const flora_route_t flora_routes_notify[];  /* /api/v1/admin/notifications */
 extern const flora_route_t flora_routes_pay[];     /* payments: /api/v1/orders/{number}/payments, /api/v1/admin/payments, /webhooks */
 

@@ -7,7 +7,8 @@
  *   POST /api/v1/admin/payments/{id}/refund      {amount?} refund (managers)
  *   POST /webhooks/stripe | /webhooks/paypal | /webhooks/yookassa   provider notifications
  * The order routes answer the order's owner (the signed-in user, or the guest holding its
- * X-Cart-Token) and managers; anyone else gets 404, as for an order that does not exist. */
+ * X-Cart-Token) and managers; anyone else gets 404, as for an order that does not exist.
+ * The order is named by its number ("FL-2026-000123"), the one the customer sees. */
 #include <string.h>
 #include <time.h>
 
@@ -15,6 +16,7 @@
 #include "flora/orders.h"
 #include "flora/pay.h"
 #include "http.h"
+#include "routes_shop.h"
 
 static bool
 no_service(flora_http_response_t *res)
@@ -22,13 +24,16 @@ no_service(flora_http_response_t *res)
    return flora_http_error(res, 503, "unavailable", NULL, "payments are not started", NULL);
 }
 
-/* Loads the order and checks the caller may see it. Answers 404 itself when not. */
+/* Loads the order and checks the caller may see it: managers, or the customer whose key
+ * (include/flora/orders.h flora_customer_key: the signed-in user, or the guest's
+ * X-Cart-Token) is the order's customerKey. Anyone else gets 404, as routes_orders.c does. */
 static bool
 owned_order(flora_app_t *app, const flora_http_request_t *req, flora_http_response_t *res,
             bool *allowed)
 {
    const char *number = flora_http_param(req, "number");
-   const char *token = flora_http_header(req, "X-Cart-Token");
+   flora_customer_t customer;
+   char key[200];
    bson_t order;
    bool found = false;
    flora_error_t error = {0};
@@ -42,18 +47,15 @@ owned_order(flora_app_t *app, const flora_http_request_t *req, flora_http_respon
    if (found) {
       if (req->principal.role >= FLORA_ROLE_MANAGER) {
          *allowed = true;
-      } else if (req->principal.has_user && bson_iter_init_find(&it, &order, "userId") &&
-                 BSON_ITER_HOLDS_OID(&it) &&
-                 bson_oid_equal(bson_iter_oid(&it), &req->principal.user_id)) {
-         *allowed = true;
-      } else if (token && bson_iter_init_find(&it, &order, "guestToken") &&
-                 BSON_ITER_HOLDS_UTF8(&it) && strcmp(bson_iter_utf8(&it, NULL), token) == 0) {
-         *allowed = true;
+      } else if (flora_routes_customer(req, &customer)) {
+         flora_customer_key(&customer, key, sizeof key);
+         *allowed = bson_iter_init_find(&it, &order, "customerKey") &&
+                    BSON_ITER_HOLDS_UTF8(&it) && strcmp(bson_iter_utf8(&it, NULL), key) == 0;
       }
    }
    bson_destroy(&order);
    if (!*allowed) {
-      return flora_http_error(res, 404, "not_found", NULL, "order not found", NULL);
+      return flora_http_error(res, 404, "not_found", "number", "no such order", NULL);
    }
    return true;
 }

@@ -95,7 +95,28 @@ static const flora_field_t role_fields[] = {
 };
 static const flora_schema_t role_input = {.collection = "role", .fields = role_fields, .strict = true};
 
-/* Finds a "$..." key anywhere in the document (path into where[]). */
+/* Can plain JSON make this type? The others (ObjectId, date, regex, binary, decimal, ...)
+ * come only from Extended JSON wrappers such as {"$regex": ...}, which are operators too. */
+static bool
+plain_json_type(bson_type_t type)
+{
+   switch (type) {
+   case BSON_TYPE_UTF8:
+   case BSON_TYPE_INT32:
+   case BSON_TYPE_INT64:
+   case BSON_TYPE_DOUBLE:
+   case BSON_TYPE_BOOL:
+   case BSON_TYPE_NULL:
+   case BSON_TYPE_DOCUMENT:
+   case BSON_TYPE_ARRAY:
+      return true;
+   default:
+      return false;
+   }
+}
+
+/* Finds a "$..." key, or a value only Extended JSON can make, anywhere in the document
+ * (path into where[]). */
 static bool
 find_operator(const bson_t *doc, const char *prefix, char *where, size_t where_len)
 {
@@ -109,7 +130,7 @@ find_operator(const bson_t *doc, const char *prefix, char *where, size_t where_l
       char path[256];
 
       snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", key);
-      if (key[0] == '$') {
+      if (key[0] == '$' || !plain_json_type(bson_iter_type(&it))) {
          snprintf(where, where_len, "%s", path);
          return true;
       }
@@ -147,14 +168,17 @@ read_body(const flora_http_request_t *req, flora_http_response_t *res, const flo
    }
    for (const flora_field_t *f = shape->fields; f->path; f++) {
       if ((f->types & FLORA_T_STRING) && bson_iter_init_find(&it, body, f->path) &&
-          (BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_ARRAY(&it))) {
+          (BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_ARRAY(&it) ||
+           !plain_json_type(bson_iter_type(&it)))) {
          flora_http_error(res, 400, "invalid_argument", f->path, "must be a string", NULL);
          return false;
       }
    }
    if (find_operator(body, "", where, sizeof where)) {
       flora_http_error(res, 400, "invalid_argument", where,
-                       "operators ($-prefixed keys) are not allowed in request bodies", NULL);
+                       "operators and Extended JSON ($-prefixed keys) are not allowed in request "
+                       "bodies",
+                       NULL);
       return false;
    }
    return true;

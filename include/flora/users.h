@@ -115,7 +115,10 @@ bool flora_users_change_password(flora_store_t *store, const flora_config_t *con
 
 /* Issues a reset token valid for auth.reset_ttl_s seconds when a user has this e-mail:
  * *issued true, the token in token[FLORA_TOKEN_SIZE] and the user's id and normalised
- * e-mail in *user_id and email_out[255] (for the message). For an unknown or malformed
+ * e-mail in *user_id and email_out[255]. In the same transaction as the token record, an
+ * outbox message "user.password_reset" (include/flora/outbox.h) is written with
+ * {userId, resetUrl: auth.reset_url + token, name, to: {email, locale: "ru"}}; the
+ * notification worker e-mails it. For an unknown or malformed
  * e-mail *issued is false and the call still succeeds, so a caller answers the same
  * either way. */
 bool flora_users_reset_request(flora_store_t *store, const flora_config_t *config,

@@ -57,7 +57,8 @@ flora__reject_operators(const bson_t *doc, const char *prefix, flora_error_t *er
       char path[256];
 
       snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", key);
-      if (key[0] == '$') {
+      if (key[0] == '$' || BSON_ITER_HOLDS_REGEX(&it)) {
+         /* libbson's Extended JSON reader turns {"$regex": ...} into a BSON regex. */
          flora_error_set(error, FLORA_DOMAIN_INPUT, FLORA_ERR_INVALID,
                          "%s: operators are not allowed in client data", path);
          return false;

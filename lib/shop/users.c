@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "flora/contact.h"
+#include "flora/outbox.h"
 #include "flora/shop.h"
 #include "flora/users.h"
 #include "shop/shop_private.h"
@@ -684,6 +685,21 @@ cleanup:
 
 /* ---- password reset -------------------------------------------------------------- */
 
+/* One reset: the token record and its outbox message, written together. */
+typedef struct reset_txn {
+   const bson_t *reset;   /* the prepared password_resets document */
+   const bson_t *payload; /* the user.password_reset message */
+} reset_txn_t;
+
+static bool
+write_reset(flora_store_t *txn, void *ctx, flora_error_t *error)
+{
+   const reset_txn_t *r = ctx;
+
+   return flora_store_insert_one(txn, RESETS, r->reset, NULL, NULL, error) &&
+          flora_outbox_enqueue(txn, FLORA_EVENT_USER_PASSWORD_RESET, r->payload, NULL, error);
+}
+
 bool
 flora_users_reset_request(flora_store_t *store, const flora_config_t *config, const char *email,
                           bool *issued, char token[FLORA_TOKEN_SIZE], bson_oid_t *user_id,
@@ -691,10 +707,15 @@ flora_users_reset_request(flora_store_t *store, const flora_config_t *config, co
 {
    char normalized[255] = "";
    char hash[65];
+   char url[1200] = "";
    flora_error_t ignored = {0};
    bson_t user = BSON_INITIALIZER;
    bson_t doc = BSON_INITIALIZER;
    bson_t prepared = BSON_INITIALIZER;
+   bson_t payload = BSON_INITIALIZER;
+   bson_t to;
+   reset_txn_t txn;
+   const char *name;
    bool found = false;
    bool ok = false;
    int64_t now = flora__shop_now_ms();
@@ -728,18 +749,39 @@ flora_users_reset_request(flora_store_t *store, const flora_config_t *config, co
    BSON_APPEND_OID(&doc, "userId", user_id);
    BSON_APPEND_DATE_TIME(&doc, "expiresAt", now + flora_config_int(config, "auth.reset_ttl_s") * 1000);
    bson_destroy(&prepared);
-   if (!flora_schema_prepare_insert(&flora_schema_password_resets, &doc, now, &prepared, error) ||
-       !flora_store_insert_one(store, RESETS, &prepared, NULL, NULL, error)) {
-      token[0] = '\0';
+   if (!flora_schema_prepare_insert(&flora_schema_password_resets, &doc, now, &prepared, error)) {
+      goto cleanup;
+   }
+   /* The message carries the link (the token is base64url: safe in a URL as it is). */
+   snprintf(url, sizeof url, "%s%s", flora_config_string(config, "auth.reset_url"), token);
+   BSON_APPEND_OID(&payload, "userId", user_id);
+   BSON_APPEND_UTF8(&payload, "resetUrl", url);
+   name = string_of(&user, "name");
+   if (name) {
+      BSON_APPEND_UTF8(&payload, "name", name);
+   }
+   BSON_APPEND_DOCUMENT_BEGIN(&payload, "to", &to);
+   BSON_APPEND_UTF8(&to, "email", normalized);
+   BSON_APPEND_UTF8(&to, "locale", "ru");
+   bson_append_document_end(&payload, &to);
+   txn.reset = &prepared;
+   txn.payload = &payload;
+   if (!flora_store_with_transaction(store, write_reset, &txn, error)) {
       goto cleanup;
    }
    snprintf(email_out, 255, "%s", normalized);
    *issued = true;
    ok = true;
 cleanup:
+   if (!ok || !*issued) {
+      sodium_memzero(token, FLORA_TOKEN_SIZE);
+      token[0] = '\0';
+   }
+   sodium_memzero(url, sizeof url);
    bson_destroy(&user);
    bson_destroy(&doc);
    bson_destroy(&prepared);
+   bson_destroy(&payload);
    return ok;
 }
 

@@ -291,6 +291,30 @@ test_reset_token_single_use_and_expiry(void **state)
    assert_true(issued);
    assert_true(bson_oid_equal(&uid, &id));
    assert_string_equal(email, "e@example.ru");
+   {
+      /* One outbox message (none for the unknown address), with the link and the address. */
+      bson_t *all = J("{}");
+      bson_t message;
+      bool found = false;
+      int64_t count = 0;
+      bson_iter_t it, d;
+      char path[128];
+
+      assert_true(flora_store_count_documents(f->store, "outbox", all, NULL, &count, &error));
+      assert_int_equal(count, 1);
+      assert_true(flora_store_find_one(f->store, "outbox", all, NULL, &message, &found, &error));
+      assert_true(bson_iter_init_find(&it, &message, "event"));
+      assert_string_equal(bson_iter_utf8(&it, NULL), "user.password_reset");
+      assert_true(bson_iter_init(&it, &message));
+      assert_true(bson_iter_find_descendant(&it, "payload.to.email", &d));
+      assert_string_equal(bson_iter_utf8(&d, NULL), "e@example.ru");
+      assert_true(bson_iter_init(&it, &message));
+      assert_true(bson_iter_find_descendant(&it, "payload.resetUrl", &d));
+      snprintf(path, sizeof path, "reset-password?token=%s", token);
+      assert_non_null(strstr(bson_iter_utf8(&d, NULL), path));
+      bson_destroy(&message);
+      bson_destroy(all);
+   }
    assert_true(flora_users_reset_confirm(f->store, f->config, token, "second-password", NULL,
                                          &error));
    /* Used once: the second use fails, and the old sessions are gone. */
