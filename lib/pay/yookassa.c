@@ -476,6 +476,30 @@ cleanup:
    return ok;
 }
 
+/* Does the payment as re-read from the API bear the event out? The re-read may be further
+ * along than the event (a waiting_for_capture notification arriving after the capture),
+ * never behind it. An unconfirmed event is not stored, so YooKassa's redelivery is looked at
+ * afresh. */
+static bool
+confirmed(const char *ev, const flora_pay_result_t *r)
+{
+   int rank = flora_pay_status_rank(r->status);
+
+   if (strcmp(ev, "payment.succeeded") == 0) {
+      return rank >= flora_pay_status_rank("captured");
+   }
+   if (strcmp(ev, "payment.waiting_for_capture") == 0) {
+      return rank >= flora_pay_status_rank("authorized");
+   }
+   if (strcmp(ev, "payment.canceled") == 0) {
+      return strcmp(r->status, "canceled") == 0;
+   }
+   if (strcmp(ev, "refund.succeeded") == 0) {
+      return r->amount_refunded > 0;
+   }
+   return true;
+}
+
 /* Notifications are unsigned: the sender must be in pay.yookassa.allowed_ips, and only
  * the object re-read from the API is trusted (YooKassa "Incoming notifications"). The
  * event id is "<event>:<object id>", unique per state change of one object. */
@@ -517,6 +541,12 @@ parse_webhook(flora_pay_t *pay, const flora_pay_webhook_t *hook, flora_pay_event
    if (payment_id) {
       if (!get(pay, payment_id, NULL, &event->object, error)) {
          flora_error_prefix(error, "yookassa webhook: re-reading payment %s", payment_id);
+         goto cleanup;
+      }
+      if (!confirmed(ev, &event->object)) {
+         flora_error_set(error, FLORA_DOMAIN_PROVIDER, FLORA_ERR_UNAUTHORIZED,
+                         "webhook: %s is not confirmed by the API (payment %s is %s)", ev,
+                         payment_id, event->object.status);
          goto cleanup;
       }
       event->relevant = true;

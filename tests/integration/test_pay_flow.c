@@ -343,6 +343,24 @@ group_setup(void **state)
    snprintf(fake_url, sizeof fake_url, "http://127.0.0.1:%d", atoi(line + 5));
    fclose(out);
    curl_global_init(CURL_GLOBAL_DEFAULT);
+   {
+      /* Without the providers' contracts the fake would check nothing: skip instead. */
+      bson_t *st = fake("/_control/state", NULL);
+      char *json = bson_as_relaxed_extended_json(st, NULL);
+      bool both = strstr(json, "\"stripe\"") && strstr(json, "\"paypal\"");
+
+      bson_free(json);
+      bson_destroy(st);
+      if (!both) {
+         print_message("SKIP: the fake could not load Stripe's and PayPal's OpenAPI documents "
+                       "from FLORA_SHARED_DIR/providers/prism (Stripe's needs python3-yaml)\n");
+         kill(fake_pid, SIGTERM);
+         waitpid(fake_pid, NULL, 0);
+         fake_pid = 0;
+         curl_global_cleanup();
+         return 0;
+      }
+   }
    assert_non_null(mkdtemp(tmpdir));
    snprintf(uri, sizeof uri, "sqlite:%s/pay.db", tmpdir);
    if (!flora_store_open(&store, uri, NULL, &error) ||
@@ -378,6 +396,9 @@ group_teardown(void **state)
    if (fake_pid > 0) {
       kill(fake_pid, SIGTERM);
       waitpid(fake_pid, NULL, 0);
+   }
+   if (!store) {
+      return 0;
    }
    flora_pay_destroy(pay);
    flora_config_destroy(config);
@@ -958,23 +979,26 @@ test_yookassa_flow(void **state)
    assert_true(flora_pay_get_payment(pay, &payment_id, &p, &error));
    ypid = str_at(&p, "providerPaymentId");
    /* A notification claiming success before the buyer paid: the re-read says pending, so
-    * the order is not paid. */
+    * it is refused and not stored; the order is not paid. */
    body = bson_strdup_printf("{\"type\": \"notification\", \"event\": \"payment.succeeded\", "
                              "\"object\": {\"id\": \"%s\", \"status\": \"succeeded\"}}",
                              ypid);
-   assert_true(deliver_yookassa(body, "127.0.0.1", &outcome, &error));
+   assert_false(deliver_yookassa(body, "127.0.0.1", &outcome, &error));
+   assert_int_equal(error.code, FLORA_ERR_UNAUTHORIZED);
+   assert_non_null(strstr(error.message, "not confirmed"));
    assert_order(&order_id, "pending_payment", 0);
    fake_act("yookassa", "pay", ypid);
    /* From an address outside the allowlist: refused. */
    assert_false(deliver_yookassa(body, "203.0.113.9", &outcome, &error));
    assert_int_equal(error.code, FLORA_ERR_UNAUTHORIZED);
    assert_order(&order_id, "pending_payment", 0);
-   /* The same event id was stored (ignored) above, so a redelivery is a duplicate; the
-    * next state change of the object has its own id. */
+   /* Now the API confirms it: applied once; the redelivery is a duplicate. */
+   assert_true(deliver_yookassa(body, "127.0.0.1", &outcome, &error));
+   assert_int_equal(outcome, FLORA_PAY_WEBHOOK_APPLIED);
+   assert_order(&order_id, "paid", 1);
    assert_true(deliver_yookassa(body, "127.0.0.1", &outcome, &error));
    assert_int_equal(outcome, FLORA_PAY_WEBHOOK_DUPLICATE);
    bson_free(body);
-   assert_true(flora_pay_reconcile(pay, NULL, NULL, &error));
    assert_order(&order_id, "paid", 1);
    /* Malformed notifications. */
    assert_false(deliver_yookassa("{\"type\": \"notification\"}", "127.0.0.1", &outcome, &error));
