@@ -419,7 +419,7 @@ test_setup(void **state)
 {
    (void) state;
    if (fake_pid <= 0) {
-      skip();
+      return 0; /* each test skips itself (cmocka cannot skip from a setup) */
    }
    bson_destroy(fake("/_control/reset", ""));
    sleeps = 0;
@@ -534,6 +534,9 @@ test_stripe_create_and_webhooks(void **state)
    bson_t p, again;
 
    (void) state;
+   if (fake_pid <= 0) {
+      skip();
+   }
    stripe_pay(number, &order_id, &payment_id, pi);
    assert_int_equal(fake_count("stripe_intents"), 1);
    assert_int_equal(fake_keys("POST /v1/payment_intents", keys, 8), 1);
@@ -623,6 +626,9 @@ test_stripe_concurrent_duplicates(void **state)
    char *body;
 
    (void) state;
+   if (fake_pid <= 0) {
+      skip();
+   }
    stripe_pay(number, &order_id, &payment_id, pi);
    body = stripe_event("evt_race", "payment_intent.succeeded", pi, 273333, 273333, "rub",
                        "succeeded");
@@ -655,6 +661,9 @@ test_stripe_retries(void **state)
    flora_error_t error = {0};
 
    (void) state;
+   if (fake_pid <= 0) {
+      skip();
+   }
    /* A 500 and then success: one intent at the provider, the same key twice. */
    new_order(number, &order_id);
    fake_faults("[{\"match\": \"POST /v1/payment_intents\", \"status\": 500, \"times\": 1}]");
@@ -711,6 +720,9 @@ test_stripe_manual_capture_and_refunds(void **state)
    size_t checked = 0, repaired = 0;
 
    (void) state;
+   if (fake_pid <= 0) {
+      skip();
+   }
    set("pay.stripe.capture_method", "manual");
    stripe_pay(number, &order_id, &payment_id, pi);
    set("pay.stripe.capture_method", "automatic");
@@ -768,6 +780,9 @@ test_stripe_cancel(void **state)
    flora_error_t error = {0};
 
    (void) state;
+   if (fake_pid <= 0) {
+      skip();
+   }
    stripe_pay(number, &order_id, &payment_id, pi);
    if (!flora_pay_cancel(pay, &payment_id, &out, &error)) {
       fail_msg("cancel: %s", error.message);
@@ -792,6 +807,9 @@ test_reconcile_after_lost_answer(void **state)
    bson_iter_t it;
 
    (void) state;
+   if (fake_pid <= 0) {
+      skip();
+   }
    /* The provider accepts, then the connection drops, on every try: the call's outcome is
     * unknown; the attempt stays recorded as "calling create". */
    new_order(number, &order_id);
@@ -884,6 +902,9 @@ test_paypal_flow(void **state)
    const char *ppid;
 
    (void) state;
+   if (fake_pid <= 0) {
+      skip();
+   }
    new_order(number, &order_id);
    if (!flora_pay_create_payment(pay, number, "paypal", &out, &error)) {
       fail_msg("create: %s", error.message);
@@ -965,6 +986,9 @@ test_yookassa_flow(void **state)
    const char *ypid;
 
    (void) state;
+   if (fake_pid <= 0) {
+      skip();
+   }
    new_order(number, &order_id);
    /* The fake refuses a receipt whose items do not add up to the amount exactly. */
    if (!flora_pay_create_payment(pay, number, "yookassa", &out, &error)) {
