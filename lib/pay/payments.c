@@ -391,6 +391,16 @@ apply_txn(flora_store_t *txn, void *ctx, flora_error_t *error)
                   n_captured, n_refunded, amount);
          c->rejected = true;
       }
+      /* Money taken without our partial capture of an authorisation must be the whole
+       * amount: an order is paid only for the right amount. */
+      if (!c->rejected && r->status &&
+          flora_pay_status_rank(r->status) >= flora_pay_status_rank("captured") &&
+          flora_pay_status_rank(old_status) < flora_pay_status_rank("captured") &&
+          strcmp(old_status, "authorized") != 0 && n_captured != amount) {
+         snprintf(c->reason, sizeof c->reason,
+                  "captured %" PRId64 " does not match the payment's %" PRId64, n_captured, amount);
+         c->rejected = true;
+      }
       new_status = r->status;
       if (n_refunded > 0 && n_captured > 0) {
          new_status = n_refunded >= n_captured ? "refunded" : "partially_refunded";

@@ -111,13 +111,16 @@ from_payment(const bson_t *p, const char *expected_currency, flora_pay_result_t 
    flora__pay_result_set(&r->provider_payment_id, id);
    flora__pay_result_set(&r->status, status);
    flora__pay_result_set(&r->currency, cur);
-   r->amount_authorized =
-      strcmp(status, "authorized") == 0 || flora_pay_status_rank(status) >=
-                                              flora_pay_status_rank("captured")
-         ? r->amount
-         : 0;
-   r->amount_captured =
-      flora_pay_status_rank(status) >= flora_pay_status_rank("captured") ? r->amount : 0;
+   if (flora_pay_status_rank(status) >= flora_pay_status_rank("captured")) {
+      /* After a capture YooKassa's amount is the amount captured (a partial capture
+       * lowers it): the original amount is no longer in the answer. */
+      r->amount_captured = r->amount;
+      r->amount_authorized = r->amount;
+      r->amount = 0;
+   } else {
+      r->amount_authorized = strcmp(status, "authorized") == 0 ? r->amount : 0;
+      r->amount_captured = 0;
+   }
    r->amount_refunded = rvalue ? refunded : -1;
    if (r->client.len) {
       bson_destroy(&r->client);

@@ -1049,6 +1049,48 @@ test_yookassa_flow(void **state)
    bson_destroy(&p);
 }
 
+/* Two-stage YooKassa: the payment waits for capture; a manager captures part of it. */
+static void
+test_yookassa_partial_capture(void **state)
+{
+   char number[32], *body;
+   bson_oid_t order_id, payment_id;
+   bson_t out, p;
+   bson_iter_t it;
+   flora_error_t error = {0};
+   flora_pay_webhook_outcome_t outcome;
+
+   (void) state;
+   if (fake_pid <= 0) {
+      skip();
+   }
+   set("pay.yookassa.capture", "false");
+   new_order(number, &order_id);
+   if (!flora_pay_create_payment(pay, number, "yookassa", &out, &error)) {
+      fail_msg("create: %s", error.message);
+   }
+   set("pay.yookassa.capture", "true");
+   assert_true(bson_iter_init_find(&it, &out, "paymentId"));
+   bson_oid_copy(bson_iter_oid(&it), &payment_id);
+   bson_destroy(&out);
+   assert_true(flora_pay_get_payment(pay, &payment_id, &p, &error));
+   fake_act("yookassa", "pay", str_at(&p, "providerPaymentId"));
+   body = bson_strdup_printf("{\"type\": \"notification\", \"event\": "
+                             "\"payment.waiting_for_capture\", \"object\": {\"id\": \"%s\"}}",
+                             str_at(&p, "providerPaymentId"));
+   assert_true(deliver_yookassa(body, "127.0.0.1", &outcome, &error));
+   assert_int_equal(outcome, FLORA_PAY_WEBHOOK_APPLIED);
+   bson_free(body);
+   bson_destroy(&p);
+   assert_order(&order_id, "pending_payment", 0);
+   assert_true(flora_pay_capture(pay, &payment_id, 200000, &out, &error));
+   assert_string_equal(str_at(&out, "status"), "captured");
+   assert_int_equal(int_at(&out, "amountCaptured"), 200000);
+   assert_int_equal(int_at(&out, "amount"), 273333);
+   bson_destroy(&out);
+   assert_order(&order_id, "paid", 1);
+}
+
 int
 main(void)
 {
@@ -1061,6 +1103,7 @@ main(void)
       cmocka_unit_test_setup(test_reconcile_after_lost_answer, test_setup),
       cmocka_unit_test_setup(test_paypal_flow, test_setup),
       cmocka_unit_test_setup(test_yookassa_flow, test_setup),
+      cmocka_unit_test_setup(test_yookassa_partial_capture, test_setup),
    };
 
    return cmocka_run_group_tests(tests, group_setup, group_teardown);
