@@ -541,6 +541,16 @@ test_stripe_create_and_webhooks(void **state)
    assert_int_equal(fake_count("stripe_intents"), 1);
    assert_int_equal(fake_keys("POST /v1/payment_intents", keys, 8), 1);
    assert_non_null(strstr(keys[0], ":create:273333"));
+   {
+      /* The pinned API version goes with every Stripe call. */
+      bson_t *log = fake("/_control/log", NULL);
+      char *json = bson_as_relaxed_extended_json(log, NULL);
+
+      assert_non_null(strstr(json, "\"stripe_version\" : \"2023-08-16\""));
+      assert_null(strstr(json, "\"stripe_version\" : null"));
+      bson_free(json);
+      bson_destroy(log);
+   }
    /* A second click reuses the open attempt: no second intent. */
    assert_true(flora_pay_create_payment(pay, number, "stripe", &again, &error));
    bson_destroy(&again);
