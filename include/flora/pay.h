@@ -277,20 +277,26 @@ const flora_config_t *flora_pay_config(const flora_pay_t *pay);
 
 /* Starts a payment of the order (status pending_payment) with provider: records the
  * attempt, calls the provider with the attempt's idempotency key, records the answer.
- * *out: {paymentId, provider, status, amount, currency, client: {...}}. Errors: SHOP
- * NOT_FOUND (order), CONFLICT (order not awaiting payment), CONFIG (provider not
- * configured), PROVIDER. */
+ * *out (initialised by the callee): {paymentId, provider, status, amount, currency,
+ * client: {...}}. A repeated call while an attempt with this provider and amount is open
+ * answers that attempt (no second charge). Errors: INPUT (unknown provider), SHOP
+ * NOT_FOUND (order), CONFLICT (order not awaiting payment), UNAVAILABLE (provider not
+ * configured), PROVIDER (the provider refused or did not answer; with no answer the
+ * attempt stays recorded for flora_pay_reconcile). */
 bool flora_pay_create_payment(flora_pay_t *pay, const char *order_number, const char *provider,
                               bson_t *out, flora_error_t *error);
 
-/* The payment attempts of an order, newest first, as an array document of payments
- * (providerRequests left out). */
+/* The payment attempts of an order, newest first, into *out (initialised by the callee)
+ * as an array document of payments (providerRequests left out). SHOP NOT_FOUND for an
+ * unknown order. */
 bool flora_pay_list_payments(flora_pay_t *pay, const char *order_number, bson_t *out,
                              flora_error_t *error);
 
 /* Captures amount (minor units; 0 = all authorised) of an authorised payment. SHOP
- * CONFLICT when not authorised or when amount exceeds the authorised amount (nothing is
- * sent then). *out: the payment after. */
+ * CONFLICT when not authorised, when amount exceeds the authorised amount, or while another
+ * call on the payment is unanswered (nothing is sent then). *out (initialised by the
+ * callee): the payment after. The call is recorded before it is made (pending, with the
+ * key "<id>:capture:<amount>") and cleared with the answer. */
 bool flora_pay_capture(flora_pay_t *pay, const bson_oid_t *payment_id, int64_t amount,
                        bson_t *out, flora_error_t *error);
 
@@ -299,7 +305,8 @@ bool flora_pay_cancel(flora_pay_t *pay, const bson_oid_t *payment_id, bson_t *ou
                       flora_error_t *error);
 
 /* Refunds amount (0 = the rest) of a captured payment. SHOP CONFLICT, and nothing sent,
- * when amount exceeds captured minus already refunded. */
+ * when amount exceeds captured minus already refunded. A full refund moves the order to
+ * "refunded". Key: "<id>:refund:<refunded before>:<amount>". */
 bool flora_pay_refund(flora_pay_t *pay, const bson_oid_t *payment_id, int64_t amount,
                       bson_t *out, flora_error_t *error);
 
@@ -312,8 +319,8 @@ typedef enum flora_pay_webhook_outcome {
                                    * mismatch): no state change, logged */
 } flora_pay_webhook_outcome_t;
 
-/* Verifies a webhook with the provider's rule, stores it in webhook_events under
- * "<provider>:<event id>" and applies it to the payment (and the order) in the same
+/* Verifies a webhook with the provider's rule, stores it in webhook_events under the
+ * unique key "<provider>:<event id>" and applies it to the payment (and the order) in the same
  * transaction, exactly once. Unverifiable: PROVIDER/UNAUTHORIZED (HTTP 400), nothing
  * stored; malformed: INPUT (400). */
 bool flora_pay_handle_webhook(flora_pay_t *pay, const char *provider,

@@ -136,8 +136,9 @@ const flora_schema_t flora_schema_payments = {
 };
 
 static const flora_field_t event_fields[] = {
-   {FLORA_FIELD_DEFAULTS, .path = "_id", .types = FLORA_T_STRING, .required = true,
-    .maxlength = 300, .description = "<provider>:<event id>, unique: an event is applied once"},
+   {FLORA_FIELD_DEFAULTS, .path = "key", .types = FLORA_T_STRING, .required = true,
+    .maxlength = 300,
+    .description = "<provider>:<event id>, unique: an event is applied once"},
    {FLORA_FIELD_DEFAULTS, .path = "provider", .types = FLORA_T_STRING, .required = true,
     .enum_values = providers, .description = "who sent it"},
    {FLORA_FIELD_DEFAULTS, .path = "eventId", .types = FLORA_T_STRING, .required = true,
@@ -161,6 +162,8 @@ static const flora_field_t event_fields[] = {
 };
 
 static const flora_index_decl_t event_indexes[] = {
+   {.name = "key_1", .keys_json = "{\"key\": 1}", .unique = true,
+    .serves = "exactly once: a second delivery of an event (even a concurrent one) is a duplicate key"},
    {.name = "paymentId_1", .keys_json = "{\"paymentId\": 1}",
     .serves = "the events of a payment (support)"},
    {NULL},
@@ -169,7 +172,7 @@ static const flora_index_decl_t event_indexes[] = {
 const flora_schema_t flora_schema_webhook_events = {
    .collection = "webhook_events",
    .description = "Webhook deliveries that passed verification, one per provider event id: "
-                  "the unique _id makes a second delivery (even a concurrent one) a no-op.",
+                  "the unique key makes a second delivery (even a concurrent one) a no-op.",
    .fields = event_fields,
    .strict = true,
    .timestamps = true,

@@ -185,7 +185,7 @@ typedef struct apply_ctx {
    const char *forced_status;      /* e.g. "failed" after a refused create */
    int64_t refund_add;             /* a refund's amount */
    /* webhook */
-   const char *event_key;          /* webhook_events _id, or NULL */
+   const char *event_key;          /* webhook_events key, or NULL */
    const char *event_id;
    const char *event_type;
    bool event_relevant;
@@ -205,7 +205,7 @@ insert_event(flora_store_t *txn, apply_ctx_t *c, const char *status, const bson_
    bson_t doc = BSON_INITIALIZER, prepared;
    bool ok;
 
-   BSON_APPEND_UTF8(&doc, "_id", c->event_key);
+   BSON_APPEND_UTF8(&doc, "key", c->event_key);
    BSON_APPEND_UTF8(&doc, "provider", c->provider);
    BSON_APPEND_UTF8(&doc, "eventId", c->event_id);
    BSON_APPEND_UTF8(&doc, "type", c->event_type);
@@ -305,7 +305,7 @@ apply_txn(flora_store_t *txn, void *ctx, flora_error_t *error)
    if (c->event_key) {
       bson_t ef = BSON_INITIALIZER, existing;
 
-      BSON_APPEND_UTF8(&ef, "_id", c->event_key);
+      BSON_APPEND_UTF8(&ef, "key", c->event_key);
       ok = flora_store_find_one(txn, EVENTS, &ef, NULL, &existing, &found, error);
       bson_destroy(&ef);
       bson_destroy(&existing);

@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 
 #include "flora/pay.h"
+#include "flora/shop.h"
 
 /* ---- money ------------------------------------------------------------------------ */
 
@@ -411,6 +412,36 @@ test_statuses(void **state)
    assert_null(flora_pay_provider("bitcoin"));
 }
 
+/* The payments schemas: registered, and their defaults keep their own rules (an empty
+ * document fails only for required fields without a default). */
+static void
+test_schemas(void **state)
+{
+   const flora_schema_t *const list[] = {&flora_schema_payments, &flora_schema_webhook_events};
+
+   (void) state;
+   for (size_t i = 0; i < 2; i++) {
+      bson_t empty = BSON_INITIALIZER, prepared, problems = BSON_INITIALIZER, specs;
+      flora_error_t error = {0};
+      bson_iter_t it, item;
+
+      assert_ptr_equal(flora_shop_schema(list[i]->collection), list[i]);
+      assert_true(flora_schema_index_specs(list[i], &specs, &error));
+      bson_destroy(&specs);
+      assert_true(flora_schema_prepare_insert(list[i], &empty, INT64_C(1700000000000), &prepared,
+                                              &error));
+      flora_schema_validate(list[i], &prepared, &problems, NULL);
+      bson_iter_init(&it, &problems);
+      while (bson_iter_next(&it)) {
+         bson_iter_recurse(&it, &item);
+         assert_true(bson_iter_find(&item, "reason"));
+         assert_string_equal(bson_iter_utf8(&item, NULL), "is required");
+      }
+      bson_destroy(&problems);
+      bson_destroy(&prepared);
+   }
+}
+
 int
 main(void)
 {
@@ -419,6 +450,7 @@ main(void)
       cmocka_unit_test(test_money_stripe),   cmocka_unit_test(test_stripe_vector),
       cmocka_unit_test(test_paypal_signature), cmocka_unit_test(test_ip_ranges),
       cmocka_unit_test(test_retry),          cmocka_unit_test(test_statuses),
+      cmocka_unit_test(test_schemas),
    };
 
    return cmocka_run_group_tests(tests, NULL, NULL);
