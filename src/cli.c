@@ -25,6 +25,8 @@ static const flora_cli_command_t commands[] = {
     "flora users create EMAIL --role admin|manager|customer [--name NAME]  (password: "
     "FLORA_USER_PASSWORD or stdin)",
     flora_cmd_users},
+   {"delivery", "load delivery zones or rules (validated first; a bad file changes nothing)",
+    "flora delivery zones load FILE | rules load FILE | rules show", flora_cmd_delivery},
    {"routes", "list the HTTP routes (method, path, metrics name, auth)", "flora routes",
     flora_cmd_routes},
    {"worker", "deliver the notification outbox (e-mail, SMS) until SIGTERM",

@@ -111,6 +111,7 @@ extern const flora_route_t flora_routes_orders[];  /* /api/v1/cart, /checkout, /
 extern const flora_route_t flora_routes_coupons[]; /* /api/v1/coupons/validate, /admin/coupons */
 extern const flora_route_t flora_routes_reviews[]; /* /api/v1/reviews, /products/{slug}/reviews, /admin/reviews */
 extern const flora_route_t flora_routes_notify[];  /* /api/v1/admin/notifications */
+extern const flora_route_t flora_routes_delivery[]; /* /api/v1/delivery/quote, /slots */
 extern const flora_route_t flora_routes_pay[];     /* payments: /api/v1/orders/{number}/payments, /api/v1/admin/payments, /webhooks */
 
 #endif

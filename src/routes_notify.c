@@ -80,12 +80,11 @@ resend_notification(flora_app_t *app, const flora_http_request_t *req, flora_htt
    return true;
 }
 
-/* Manager routes: FLORA_AUTH_ADMIN until the users module lands its roles (then
- * FLORA_AUTH_MANAGER, which admits managers and admins). */
+/* Manager routes: managers and admins (src/http.h FLORA_AUTH_MANAGER). */
 const flora_route_t flora_routes_notify[] = {
-   {"GET", "/api/v1/admin/notifications", "admin.notifications.list", FLORA_AUTH_ADMIN,
+   {"GET", "/api/v1/admin/notifications", "admin.notifications.list", FLORA_AUTH_MANAGER,
     list_notifications},
    {"POST", "/api/v1/admin/notifications/{id}/resend", "admin.notifications.resend",
-    FLORA_AUTH_ADMIN, resend_notification},
+    FLORA_AUTH_MANAGER, resend_notification},
    {NULL, NULL, NULL, 0, NULL},
 };

@@ -33,6 +33,11 @@ extern const flora_schema_t flora_schema_coupon_redemptions;
 extern const flora_schema_t flora_schema_reviews;            /* lib/shop/reviews_schema.c */
 extern const flora_schema_t flora_schema_outbox;          /* lib/notify/notify_schema.c */
 extern const flora_schema_t flora_schema_sms_rate_limits; /* lib/notify/notify_schema.c */
+/* Delivery (lib/delivery/delivery_schema.c, include/flora/delivery.h). */
+extern const flora_schema_t flora_schema_delivery_zones;
+extern const flora_schema_t flora_schema_delivery_rules;
+extern const flora_schema_t flora_schema_delivery_slots;
+extern const flora_schema_t flora_schema_geocode_cache;
 extern const flora_schema_t flora_schema_payments;       /* lib/pay/pay_schema.c */
 extern const flora_schema_t flora_schema_webhook_events; /* lib/pay/pay_schema.c */
 

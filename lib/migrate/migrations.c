@@ -166,6 +166,43 @@ static const flora_migration_t orders = {
    .schemas = orders_schemas_list,
 };
 
+/* 0004: delivery zones, rules, slot capacity and the geocoder cache
+ * (include/flora/delivery.h). */
+static const flora_schema_t *const delivery_schemas[] = {
+   &flora_schema_delivery_zones,
+   &flora_schema_delivery_rules,
+   &flora_schema_delivery_slots,
+   &flora_schema_geocode_cache,
+   NULL,
+};
+
+static const flora_schema_t *const *
+delivery_schemas_list(void)
+{
+   return delivery_schemas;
+}
+
+static bool
+delivery_up(flora_store_t *store, flora_error_t *error)
+{
+   return create_schemas(delivery_schemas, store, error);
+}
+
+static bool
+delivery_down(flora_store_t *store, flora_error_t *error)
+{
+   return drop_schemas(delivery_schemas, store, error);
+}
+
+static const flora_migration_t delivery = {
+   .id = "0004_delivery",
+   .description = "Create delivery_zones, delivery_rules, delivery_slots and geocode_cache with "
+                  "their validators and indexes (TTL on geocode_cache.createdAt)",
+   .up = delivery_up,
+   .down = delivery_down,
+   .schemas = delivery_schemas_list,
+};
+
 /* 0005: the notification collections (outbox, sms_rate_limits) with their validators and
  * indexes, for a database migrated before they existed. Same idempotent steps as 0001. */
 static const flora_schema_t *const notification_schemas[] = {
@@ -237,6 +274,7 @@ static const flora_migration_t *const migrations[] = {
    &create_collections,
    &users,
    &orders,
+   &delivery,
    &notifications,
    &payments,
    NULL,

@@ -98,9 +98,6 @@ const flora_schema_t flora_schema_outbox = {
 };
 
 static const flora_field_t rate_fields[] = {
-   {FLORA_FIELD_DEFAULTS, .path = "_id", .types = FLORA_T_STRING, .required = true,
-    .minlength = 2, .maxlength = 16, .pattern = "^\\+[0-9]{1,15}$",
-    .pattern_hint = "an E.164 phone number", .description = "the phone number"},
    {FLORA_FIELD_DEFAULTS, .path = "windowStart", .types = FLORA_T_DATE, .required = true,
     .description = "start of the current counting window"},
    {FLORA_FIELD_DEFAULTS, .path = "count", .types = FLORA_T_INT, .required = true,
@@ -119,7 +116,8 @@ static const flora_index_decl_t rate_indexes[] = {
 const flora_schema_t flora_schema_sms_rate_limits = {
    .collection = "sms_rate_limits",
    .description = "Per-number SMS counters in fixed windows (notify.sms_rate_limit per "
-                  "notify.sms_rate_window_s), taken by one conditional update per SMS.",
+                  "notify.sms_rate_window_s), taken by conditional updates only. _id is the "
+                  "E.164 phone number (a string), so each number has one document.",
    .fields = rate_fields,
    .strict = true,
    .indexes = rate_indexes,

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "flora/contact.h"
+#include "flora/delivery.h"
 #include "flora/orders.h"
 #include "flora/outbox.h"
 #include "flora/schema.h"
@@ -81,12 +82,93 @@ flora__reject_operators(const bson_t *doc, const char *prefix, flora_error_t *er
    return true;
 }
 
-int64_t
-flora__delivery_price(const flora_config_t *config, int64_t subtotal, const bson_t *delivery)
+static const char *
+string_of(const bson_t *doc, const char *dotted)
 {
-   (void) subtotal;
-   (void) delivery;
-   return flora_config_int(config, "delivery.flat_fee");
+   bson_iter_t it, f;
+
+   return bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, dotted, &f) && BSON_ITER_HOLDS_UTF8(&f)
+             ? bson_iter_utf8(&f, NULL)
+             : NULL;
+}
+
+bool
+flora__delivery_price(flora_store_t *store, const flora_config_t *config, int64_t subtotal, const bson_t *delivery,
+                      bson_t *quote, int64_t *price, flora_error_t *error)
+{
+   bson_t request = BSON_INITIALIZER, empty = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+   bson_iter_t it, f;
+   int64_t zones = 0;
+   const char *s;
+   bool ok = false;
+
+   bson_init(quote);
+   *price = flora_config_int(config, "delivery.flat_fee");
+   BSON_APPEND_INT64(&opts, "limit", 1);
+   if (!flora_store_count_documents(store, "delivery_zones", &empty, &opts, &zones, error)) {
+      goto cleanup;
+   }
+   if (zones == 0) {
+      ok = true;
+      goto cleanup;
+   }
+   if ((s = string_of(delivery, "address.text"))) {
+      BSON_APPEND_UTF8(&request, "address", s);
+   }
+   bson_iter_init(&it, delivery);
+   if (bson_iter_find_descendant(&it, "address.lat", &f)) {
+      bson_append_iter(&request, "lat", -1, &f);
+   }
+   bson_iter_init(&it, delivery);
+   if (bson_iter_find_descendant(&it, "address.lon", &f)) {
+      bson_append_iter(&request, "lon", -1, &f);
+   }
+   BSON_APPEND_INT64(&request, "subtotal", subtotal);
+   if ((s = string_of(delivery, "date"))) {
+      BSON_APPEND_UTF8(&request, "date", s);
+   }
+   if ((s = string_of(delivery, "slot.id"))) {
+      BSON_APPEND_UTF8(&request, "slot", s);
+   } else if ((s = string_of(delivery, "slot.exactTime"))) {
+      BSON_APPEND_UTF8(&request, "exactTime", s);
+   }
+   bson_destroy(quote);
+   if (!flora_delivery_quote(store, config, &request, quote, error)) {
+      if (error && error->domain == FLORA_DOMAIN_VALIDATION) {
+         flora_error_prefix(error, "delivery");
+      }
+      goto cleanup;
+   }
+   if (!bson_iter_init_find(&it, quote, "deliverable") || !bson_iter_as_bool(&it)) {
+      s = string_of(quote, "reason");
+      flora_error_set(error, FLORA_DOMAIN_SHOP, FLORA_ERR_CONFLICT, "delivery: %s", s ? s : "not deliverable");
+      goto cleanup;
+   }
+   *price = bson_iter_init_find(&it, quote, "price") ? flora__iter_int64(&it, 0) : 0;
+   ok = true;
+cleanup:
+   if (!ok) {
+      bson_reinit(quote);
+   }
+   bson_destroy(&request);
+   bson_destroy(&empty);
+   bson_destroy(&opts);
+   return ok;
+}
+
+bool
+flora__delivery_slot(flora_store_t *txn, const bson_t *delivery, bool release, flora_error_t *error)
+{
+   const char *date = string_of(delivery, "date"), *slot = string_of(delivery, "slot.id");
+
+   if (!bson_has_field(delivery, "quote") || !date) {
+      return true;
+   }
+   if (!slot) {
+      slot = "exact";
+   }
+   return release ? flora_delivery_release_slot(txn, date, slot, error)
+                  : flora_delivery_reserve_slot(txn, date, slot, error);
 }
 
 bool
@@ -870,6 +952,9 @@ typedef struct checkout_ctx {
    bson_t order;       /* the order inserted */
    bool duplicate_key; /* the idempotency index refused the insert */
    bool replayed;      /* an order with the key exists: ctx->order is it */
+   const bson_t *quote;    /* the delivery quote (empty: flat fee) */
+   int64_t delivery_price;
+   int64_t quoted_subtotal; /* the subtotal the quote was made for */
 } checkout_ctx_t;
 
 static bool
@@ -979,7 +1064,14 @@ checkout_txn(flora_store_t *txn, void *data, flora_error_t *error)
    if (!flora__lines_resolve(txn, items, true, &lines, &subtotal, ctx->problems, error)) {
       goto cleanup;
    }
-   delivery_price = flora__delivery_price(ctx->config, subtotal, ctx->delivery);
+   delivery_price = ctx->delivery_price;
+   if (!bson_empty(ctx->quote) && subtotal != ctx->quoted_subtotal) {
+      /* A price changed between the quote and the stock taking; the quote may no longer
+       * hold (a free-delivery threshold). The client retries. */
+      flora_error_set(error, FLORA_DOMAIN_SHOP, FLORA_ERR_CONFLICT,
+                      "items: prices changed while ordering; please check the cart and retry");
+      goto cleanup;
+   }
 
    if (ctx->coupon_code[0]) {
       bson_t *filter = BCON_NEW("code", BCON_UTF8(ctx->coupon_code));
@@ -1083,7 +1175,24 @@ checkout_txn(flora_store_t *txn, void *data, flora_error_t *error)
          BSON_APPEND_INT64(&doc, "price", delivery_price);
       }
    }
+   if (!bson_empty(ctx->quote)) {
+      BSON_APPEND_DOCUMENT(&doc, "quote", ctx->quote);
+   }
    bson_append_document_end(&draft, &doc);
+   {
+      bson_iter_t d;
+      const uint8_t *ddata;
+      uint32_t len;
+      bson_t delivery_doc;
+
+      /* The slot's capacity, by one conditional update, in this transaction. */
+      bson_iter_init_find(&d, &draft, "delivery");
+      bson_iter_document(&d, &len, &ddata);
+      bson_init_static(&delivery_doc, ddata, len);
+      if (!flora__delivery_slot(txn, &delivery_doc, false, error)) {
+         goto cleanup;
+      }
+   }
    if (ctx->idem_key) {
       BSON_APPEND_UTF8(&draft, "idempotencyKey", ctx->idem_key);
    }
@@ -1153,7 +1262,7 @@ flora_checkout(flora_store_t *store, const flora_config_t *config, const flora_c
                flora_error_t *error)
 {
    checkout_ctx_t ctx = {0};
-   bson_t cust, delivery, items, local_problems = BSON_INITIALIZER;
+   bson_t cust, delivery, items, local_problems = BSON_INITIALIZER, quote = BSON_INITIALIZER;
    bson_t *probs = problems ? problems : &local_problems;
    bool has_items = false, found = false, ok = false;
    char code[48];
@@ -1219,6 +1328,60 @@ flora_checkout(flora_store_t *store, const flora_config_t *config, const flora_c
    ctx.coupon_code = code;
    ctx.idem_key = idempotency_key;
    ctx.problems = probs;
+   /* Price the delivery before the transaction (a quote may geocode): for the subtotal of
+    * the lines as they are now; the transaction refuses when it finds another. */
+   {
+      bson_t cart, pre_lines, filter = BSON_INITIALIZER;
+      const bson_t *pre_items = has_items ? &items : NULL;
+      bson_t cart_items;
+      bool have_cart = false;
+
+      bson_init(&cart);
+      bson_init(&cart_items);
+      if (!pre_items) {
+         cart_filter(customer, &filter);
+         bson_destroy(&cart);
+         if (!flora_store_find_one(store, CARTS, &filter, NULL, &cart, &have_cart, error)) {
+            bson_destroy(&cart);
+            bson_destroy(&filter);
+            goto cleanup;
+         }
+         if (have_cart && bson_iter_init_find(&it, &cart, "items") && BSON_ITER_HOLDS_ARRAY(&it)) {
+            const uint8_t *d;
+            uint32_t len;
+
+            bson_destroy(&cart_items);
+            bson_iter_array(&it, &len, &d);
+            bson_init_static(&cart_items, d, len);
+         }
+         pre_items = &cart_items;
+      }
+      ok = flora__lines_resolve(store, pre_items, false, &pre_lines, &ctx.quoted_subtotal, probs, error) &&
+           flora__delivery_price(store, config, ctx.quoted_subtotal, &delivery, &quote, &ctx.delivery_price, error);
+      bson_destroy(&pre_lines);
+      bson_destroy(&cart_items);
+      bson_destroy(&cart);
+      bson_destroy(&filter);
+      if (!ok) {
+         if (error && error->domain == FLORA_DOMAIN_SHOP && strncmp(error->message, "delivery: ", 10) == 0) {
+            flora_schema_problem(probs, "delivery", error->message + 10);
+         } else if (error && error->domain == FLORA_DOMAIN_VALIDATION && strncmp(error->message, "delivery: ", 10) == 0) {
+            /* "delivery: date: in the past" -> {path: "delivery.date", reason: "in the past"} */
+            const char *field = error->message + 10, *colon = strstr(field, ": ");
+            char path[64];
+
+            if (colon && colon - field < 48) {
+               snprintf(path, sizeof path, "delivery.%.*s", (int) (colon - field), field);
+               flora_schema_problem(probs, path, colon + 2);
+            } else {
+               flora_schema_problem(probs, "delivery", field);
+            }
+         }
+         goto cleanup;
+      }
+      ok = false;
+      ctx.quote = &quote;
+   }
    if (!flora_store_with_transaction(store, checkout_txn, &ctx, error)) {
       if (ctx.duplicate_key && idempotency_key) {
          /* A concurrent checkout with the same key won: its order is the answer. */
@@ -1247,6 +1410,7 @@ cleanup:
    bson_destroy(&cust);
    bson_destroy(&delivery);
    bson_destroy(&items);
+   bson_destroy(&quote);
    bson_destroy(&local_problems);
    return ok;
 }

@@ -218,6 +218,17 @@ transition_txn(flora_store_t *txn, void *data, flora_error_t *error)
       if (!flora__lines_restock(txn, &ctx->order, error)) {
          goto cleanup;
       }
+      if (bson_iter_init_find(&c, &ctx->order, "delivery") && BSON_ITER_HOLDS_DOCUMENT(&c)) {
+         const uint8_t *ddata;
+         uint32_t len;
+         bson_t delivery;
+
+         bson_iter_document(&c, &len, &ddata);
+         bson_init_static(&delivery, ddata, len);
+         if (!flora__delivery_slot(txn, &delivery, true, error)) {
+            goto cleanup;
+         }
+      }
       if (bson_iter_init_find(&c, &ctx->order, "coupon") && BSON_ITER_HOLDS_DOCUMENT(&c)) {
          const bson_oid_t *cid = NULL;
          const char *key = NULL;

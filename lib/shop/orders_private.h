@@ -62,9 +62,19 @@ bool flora__coupon_release(flora_store_t *txn, const bson_oid_t *coupon_id, cons
  * characters outside [A-Za-z0-9_-]. */
 bool flora__coupon_code_normalize(const char *code, char *out, size_t out_len);
 
-/* The delivery price of an order (the one place that prices delivery; config
- * delivery.flat_fee until a delivery pricing module is configured). */
-int64_t flora__delivery_price(const flora_config_t *config, int64_t subtotal, const bson_t *delivery);
+/* Prices the delivery of an order (the one place that does): when delivery zones are
+ * configured (`delivery_zones` is not empty) by flora_delivery_quote (include/flora/
+ * delivery.h) with the normalised delivery (address, date, slot), else the configured
+ * delivery.flat_fee. *quote (initialised by the callee) receives the quote document, or
+ * stays empty with the flat fee. A request the zones cannot serve: SHOP CONFLICT
+ * "delivery: <reason>"; a malformed or past date: VALIDATION naming the field. */
+bool flora__delivery_price(flora_store_t *store, const flora_config_t *config, int64_t subtotal,
+                           const bson_t *delivery, bson_t *quote, int64_t *price, flora_error_t *error);
+
+/* Reserves (or, with release, gives back) one unit of the order delivery's slot capacity in
+ * txn, when the delivery was priced by a quote (delivery.quote present); otherwise nothing.
+ * delivery: the order's delivery document. SHOP CONFLICT "slot full". */
+bool flora__delivery_slot(flora_store_t *txn, const bson_t *delivery, bool release, flora_error_t *error);
 
 /* Enqueues an outbox message for an order event in txn (include/flora/outbox.h):
  * payload {orderId, number, status, to: {email, phone?, locale: "ru"}}, deduplicated by

@@ -332,6 +332,21 @@ class NotifyWorker(unittest.TestCase):
         self.assertEqual(body["error"]["field"], "status")
         code, _, _ = self.flora.request("GET", "/api/v1/admin/notifications")
         self.assertEqual(code, 401)
+        for role, expected in (("manager", 200), ("customer", 403)):
+            email_addr = "%s@example.ru" % role
+            res = subprocess.run([os.environ["FLORA_BINARY"], "users", "create", email_addr,
+                                  "--role", role], env=dict(self.flora.env,
+                                  FLORA_USER_PASSWORD="password-%s-1" % role),
+                                 capture_output=True, text=True, timeout=60)
+            self.assertEqual(res.returncode, 0, res.stderr)
+            code, _, body = self.flora.request("POST", "/api/v1/auth/login",
+                                               body={"email": email_addr,
+                                                     "password": "password-%s-1" % role})
+            self.assertEqual(code, 200, body)
+            code, _, body = self.flora.request(
+                "GET", "/api/v1/admin/notifications?status=dead",
+                headers={"Authorization": "Bearer " + body["token"]})
+            self.assertEqual(code, expected, body)
         code, _, _ = self.flora.request("POST", "/api/v1/admin/notifications/%s/resend" % ("0" * 24),
                                         admin=True)
         self.assertEqual(code, 404)

@@ -2,6 +2,7 @@
 SIGKILL test: flora killed in the middle of a stream of checkouts leaves no half-written
 order, and stock plus ordered quantities equal the starting stock."""
 import random
+import re
 import signal
 import threading
 import time
@@ -9,6 +10,25 @@ import unittest
 import uuid
 
 from floratest import Flora
+from test_openapi import load_doc, resolve, validator_for
+
+DOC = load_doc()
+TEMPLATES = [(re.compile("^" + re.sub(r"{\w+}", "[^/]+", t) + "$"), t) for t in DOC["paths"]]
+
+
+def check_documented(testcase, method, path, status, headers, payload):
+    """Every answer of these routes validates against docs/openapi.json."""
+    path = path.split("?")[0]
+    matches = [t for rx, t in TEMPLATES if rx.match(path)]
+    # A literal segment wins over a {parameter} ("by-number" vs "{id}").
+    matches.sort(key=lambda t: t.count("{"))
+    testcase.assertTrue(matches, "undocumented path " + path)
+    op = DOC["paths"][matches[0]].get(method.lower())
+    testcase.assertIsNotNone(op, (method, matches[0]))
+    testcase.assertIn(str(status), op["responses"], (method, matches[0], status, payload))
+    content = resolve(DOC, op["responses"][str(status)]).get("content")
+    if content and headers.get("content-type", "").startswith("application/json"):
+        validator_for(DOC, content["application/json"]["schema"]).validate(payload)
 
 FEE = 50000  # delivery.flat_fee default
 
@@ -42,7 +62,10 @@ class OrdersApi(unittest.TestCase):
             h["Authorization"] = "Bearer " + token
         if cart:
             h["X-Cart-Token"] = cart
-        return self.flora.request(method, path, body=body, headers=h, admin=admin)
+        status, rh, payload = self.flora.request(method, path, body=body, headers=h, admin=admin)
+        if not path.startswith("/api/v1/auth") and not path.startswith("/api/v1/admin/products"):
+            check_documented(self, method, path, status, rh, payload)
+        return status, rh, payload
 
     def product(self, sku, stock, price=100000):
         status, _, body = self.req("POST", "/api/v1/admin/products", admin=True, body={

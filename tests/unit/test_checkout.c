@@ -5,11 +5,13 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "flora/catalog.h"
 #include "flora/config.h"
 #include "flora/coupons.h"
+#include "flora/delivery.h"
 #include "flora/migrate.h"
 #include "flora/orders.h"
 #include "flora/shop.h"
@@ -793,6 +795,87 @@ test_coupon_check_reasons(void **state)
    bson_destroy(&problems);
 }
 
+
+/* With delivery zones configured the price comes from the delivery quote and the slot's
+ * capacity is taken in the checkout transaction (and given back on cancellation). */
+static void
+test_delivery_zones_price_and_slot(void **state)
+{
+   static const char zones[] =
+      "{\"locations\": [{\"id\": \"center\", \"name\": \"Flora\", \"point\": [37.6176, 55.7558]}], "
+      "\"zones\": [{\"id\": \"ring10\", \"name\": \"10 km\", \"location\": \"center\", "
+      "\"ring\": {\"innerKm\": 0, \"outerKm\": 10}, \"basePrice\": 30000, \"maxDistanceKm\": 10}]}";
+   flora_customer_t customer = {.has_user = false, .guest_token = "guest-token-zones-001"};
+   bson_t problems = BSON_INITIALIZER, order, *input;
+   flora_error_t error = {0};
+   char json[1024], date[16], filter[96];
+   time_t later = time(NULL) + 3 * 86400;
+   struct tm tm;
+   bson_iter_t it;
+   bson_oid_t id;
+
+   (void) state;
+   gmtime_r(&later, &tm);
+   strftime(date, sizeof date, "%Y-%m-%d", &tm);
+   if (!flora_delivery_zones_load_json(store, zones, strlen(zones), &problems, NULL, &error)) {
+      fail_msg("zones: %s", error.message);
+   }
+   make_product("ZONE", 5, 200000);
+   snprintf(json, sizeof json,
+            "{'customer': {'name': 'Анна', 'email': 'zone@example.com', 'phone': '+79161234567'}, "
+            "'items': [{'sku': 'ZONE-M', 'quantity': 1}], "
+            "'delivery': {'address': {'text': 'Москва', 'lat': %s, 'lon': %s}, 'date': '%s', 'slot': '12-15'}}",
+            "55.76", "37.62", date);
+   input = J(json);
+   if (!flora_checkout(store, config, &customer, input, NULL, &problems, &order, NULL, &error)) {
+      fail_msg("checkout: %s", error.message);
+   }
+   bson_destroy(input);
+   assert_int_equal(path_int(&order, "totals.delivery"), path_int(&order, "delivery.quote.price"));
+   assert_int_equal(path_int(&order, "totals.delivery"), 30000);
+   snprintf(filter, sizeof filter, "{'_id': '%s/12-15', 'reserved': 1}", date);
+   assert_int_equal(count("delivery_slots", filter), 1);
+   bson_iter_init_find(&it, &order, "_id");
+   bson_oid_copy(bson_iter_oid(&it), &id);
+   bson_destroy(&order);
+   assert_true(flora_orders_transition(store, &id, "cancelled", "system", NULL, NULL, &error));
+   snprintf(filter, sizeof filter, "{'_id': '%s/12-15', 'reserved': 0}", date);
+   assert_int_equal(count("delivery_slots", filter), 1);
+
+   /* Outside every zone: 409 with the reason, nothing taken. */
+   snprintf(json, sizeof json,
+            "{'customer': {'name': 'Анна', 'email': 'zone@example.com', 'phone': '+79161234567'}, "
+            "'items': [{'sku': 'ZONE-M', 'quantity': 1}], "
+            "'delivery': {'address': {'text': 'Питер', 'lat': 59.93, 'lon': 30.33}, 'date': '%s', 'slot': '12-15'}}",
+            date);
+   input = J(json);
+   assert_false(flora_checkout(store, config, &customer, input, NULL, &problems, &order, NULL, &error));
+   assert_int_equal(flora_error_http_status(&error), 409);
+   assert_non_null(strstr(error.message, "outside_zones"));
+   assert_int_equal(variant_stock("ZONE-M"), 5);
+   bson_destroy(&order);
+   bson_destroy(input);
+   /* A past date: 422 naming the field. */
+   input = J("{'customer': {'name': 'Анна', 'email': 'zone@example.com', 'phone': '+79161234567'}, "
+             "'items': [{'sku': 'ZONE-M', 'quantity': 1}], "
+             "'delivery': {'address': {'text': 'Москва', 'lat': 55.76, 'lon': 37.62}, 'date': '2001-01-01', "
+             "'slot': '12-15'}}");
+   assert_false(flora_checkout(store, config, &customer, input, NULL, &problems, &order, NULL, &error));
+   assert_int_equal(flora_error_http_status(&error), 422);
+   assert_non_null(strstr(error.message, "date"));
+   {
+      char *text = flora_test_str(&problems);
+
+      if (!strstr(text, "delivery.date")) {
+         fail_msg("problems lack delivery.date: %s", text);
+      }
+      bson_free(text);
+   }
+   bson_destroy(&order);
+   bson_destroy(input);
+   bson_destroy(&problems);
+}
+
 int
 main(void)
 {
@@ -808,6 +891,7 @@ main(void)
       cmocka_unit_test_setup_teardown(test_lifecycle_over_the_store, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cart_and_checkout_from_cart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_coupon_check_reasons, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_delivery_zones_price_and_slot, setup, teardown),
    };
 
    return cmocka_run_group_tests(tests, NULL, NULL);

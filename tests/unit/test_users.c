@@ -3,7 +3,9 @@
  * migrations applied and the schemas attached, and the cheapest Argon2id parameters. */
 #include "flora_test.h"
 
+#include <pthread.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "flora/catalog.h"
 #include "flora/config.h"
@@ -537,6 +539,130 @@ test_list_users_and_roles(void **state)
    assert_string_equal(flora_role_name(FLORA_ROLE_ADMIN), "admin");
 }
 
+/* ---- concurrency: the bounds hold with many writers (a file store, several threads) --- */
+
+#define THREADS 4
+#define PER_THREAD 6
+
+typedef struct race {
+   flora_store_t *store;
+   bson_oid_t user_id;
+   int added;    /* addresses added / rate-limit hits allowed */
+   int refused;  /* CONFLICT / RATE_LIMITED */
+   int other;    /* anything else */
+   pthread_mutex_t lock;
+} race_t;
+
+static void
+tally(race_t *r, bool ok, const flora_error_t *error, uint32_t refused_code)
+{
+   pthread_mutex_lock(&r->lock);
+   if (ok) {
+      r->added++;
+   } else if (error->domain == FLORA_DOMAIN_SHOP && error->code == refused_code) {
+      r->refused++;
+   } else {
+      r->other++;
+      print_error("unexpected: %s\n", error->message);
+   }
+   pthread_mutex_unlock(&r->lock);
+}
+
+static void *
+add_addresses(void *arg)
+{
+   race_t *r = arg;
+
+   for (int i = 0; i < PER_THREAD; i++) {
+      bson_t *a = J("{'recipientName': 'R', 'phone': '+79160000001', 'text': 'Moscow'}");
+      flora_error_t error = {0};
+      bool ok = flora_users_address_add(r->store, &r->user_id, a, NULL, NULL, &error);
+
+      tally(r, ok, &error, FLORA_ERR_CONFLICT);
+      bson_destroy(a);
+   }
+   return NULL;
+}
+
+static void *
+hit_limit(void *arg)
+{
+   race_t *r = arg;
+
+   for (int i = 0; i < PER_THREAD; i++) {
+      flora_error_t error = {0};
+      int64_t retry = 0;
+      bool ok = flora_rate_limit_hit(r->store, "login:ip:203.0.113.7", 7, 60, &retry, &error);
+
+      tally(r, ok, &error, FLORA_ERR_RATE_LIMITED);
+   }
+   return NULL;
+}
+
+static void
+run_race(race_t *r, void *(*fn)(void *))
+{
+   pthread_t threads[THREADS];
+
+   for (int i = 0; i < THREADS; i++) {
+      assert_int_equal(pthread_create(&threads[i], NULL, fn, r), 0);
+   }
+   for (int i = 0; i < THREADS; i++) {
+      pthread_join(threads[i], NULL);
+   }
+}
+
+static void
+test_bounds_hold_under_concurrency(void **state)
+{
+   fixture_t *f = *state;
+   char dir[] = "/tmp/flora-users-XXXXXX";
+   char uri[128], path[96];
+   flora_error_t error = {0};
+   race_t r = {0};
+   fixture_t file = {.config = f->config};
+   bson_t *input = J("{'email': 'race@example.ru', 'password': 'password-1', 'name': 'R'}");
+   bson_t out;
+   bson_iter_t it;
+
+   assert_non_null(mkdtemp(dir));
+   snprintf(uri, sizeof uri, "sqlite:%s/users.db", dir);
+   if (!flora_store_open(&file.store, uri, NULL, &error) ||
+       !flora_migrate_up(file.store, flora_migrate_list(), NULL, NULL, &error)) {
+      fail_msg("file store: %s", error.message);
+   }
+   flora_shop_attach_schemas(file.store);
+   assert_true(flora_users_create(file.store, f->config, input, FLORA_ROLE_CUSTOMER, NULL, &out,
+                                  &error));
+   assert_true(bson_iter_init_find(&it, &out, "_id"));
+   bson_oid_copy(bson_iter_oid(&it), &r.user_id);
+   bson_destroy(&out);
+   r.store = file.store;
+   pthread_mutex_init(&r.lock, NULL);
+
+   run_race(&r, add_addresses);
+   assert_int_equal(r.other, 0);
+   assert_int_equal(r.added, FLORA_USERS_MAX_ADDRESSES);
+   assert_int_equal(r.refused, THREADS * PER_THREAD - FLORA_USERS_MAX_ADDRESSES);
+
+   r.added = r.refused = 0;
+   run_race(&r, hit_limit);
+   assert_int_equal(r.other, 0);
+   assert_int_equal(r.added, 7);
+   assert_int_equal(r.refused, THREADS * PER_THREAD - 7);
+
+   pthread_mutex_destroy(&r.lock);
+   flora_store_close(file.store);
+   bson_destroy(input);
+   snprintf(path, sizeof path, "%s/users.db", dir);
+   unlink(path);
+   snprintf(path, sizeof path, "%s/users.db-wal", dir);
+   unlink(path);
+   snprintf(path, sizeof path, "%s/users.db-shm", dir);
+   unlink(path);
+   rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -551,6 +677,7 @@ main(void)
       cmocka_unit_test_setup_teardown(test_favourites_bound, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rate_limit_window, setup, teardown),
       cmocka_unit_test_setup_teardown(test_list_users_and_roles, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bounds_hold_under_concurrency, setup, teardown),
    };
 
    return cmocka_run_group_tests_name("users", tests, NULL, NULL);
