@@ -256,6 +256,14 @@ fake_keys(const char *match, char keys[][128], int max)
 
 /* ---- fixture --------------------------------------------------------------------------- */
 
+static int64_t clock_offset_s; /* moves the payments service's clock (token expiry) */
+
+static int64_t
+test_now(void)
+{
+   return (int64_t) time(NULL) + clock_offset_s;
+}
+
 static void
 no_sleep(void *ctx, int64_t ms)
 {
@@ -382,6 +390,7 @@ group_setup(void **state)
    set("pay.yookassa.allowed_ips", "185.71.76.0/27, 127.0.0.1");
    set("pay.http_timeout_ms", "1500");
    opts.retry.sleep = no_sleep;
+   opts.now_s = test_now;
    assert_true(flora_pay_new(&pay, store, config, flora_pay_orders_shop(), &opts, &error));
    make_paypal_cert();
    return 0;
@@ -944,7 +953,12 @@ test_paypal_flow(void **state)
    }
    assert_int_equal(outcome, FLORA_PAY_WEBHOOK_APPLIED);
    bson_free(body);
-   /* Capture (PayPal captures the whole order) pays the order. */
+   /* PayPal captures the whole order: a partial capture is refused before it is sent. */
+   assert_false(flora_pay_capture(pay, &payment_id, 1000, &out, &error));
+   bson_destroy(&out);
+   assert_int_equal(error.code, FLORA_ERR_CONFLICT);
+   assert_int_equal(fake_keys("POST /v2/checkout/orders/", keys, 8), 0);
+   /* The whole capture pays the order. */
    if (!flora_pay_capture(pay, &payment_id, 0, &out, &error)) {
       fail_msg("capture: %s", error.message);
    }
@@ -967,8 +981,15 @@ test_paypal_flow(void **state)
    assert_string_equal(str_at(&out, "status"), "partially_refunded");
    bson_destroy(&out);
    assert_int_equal(fake_count("paypal_refunds"), 1);
-   /* One OAuth token served every call. */
+   /* One OAuth token served every call... */
    assert_int_equal(fake_count("paypal_tokens"), 1);
+   /* ...until shortly before it expires (expires_in 32400 s): then a new one. */
+   clock_offset_s = 32400 - 30;
+   assert_true(flora_pay_refund(pay, &payment_id, 1000, &out, &error));
+   bson_destroy(&out);
+   clock_offset_s = 0;
+   assert_int_equal(fake_count("paypal_tokens"), 2);
+   assert_int_equal(fake_count("paypal_refunds"), 2);
    bson_destroy(&p);
 }
 
