@@ -708,6 +708,8 @@ run_create(flora_pay_t *pay, const flora_pay_provider_t *provider, const bson_t 
    return ok;
 }
 
+/* Records a new attempt (status created, the create call pending with its key) and reads
+ * it back into *payment (initialised here, also on failure). */
 static bool
 new_attempt(flora_pay_t *pay, const char *provider, const bson_t *order, bson_t *payment,
             flora_error_t *error)
@@ -719,6 +721,7 @@ new_attempt(flora_pay_t *pay, const char *provider, const bson_t *order, bson_t 
    char hex[25], *key;
    bool ok;
 
+   bson_init(payment);
    if (!order_amount(order, &amount, &currency, error) || !get_oid(order, "_id", &order_id)) {
       bson_destroy(&doc);
       return false;
@@ -766,8 +769,11 @@ new_attempt(flora_pay_t *pay, const char *provider, const bson_t *order, bson_t 
    bson_append_document_end(&reqs, &q);
    bson_append_array_end(&doc, &reqs);
    bson_free(key);
-   ok = flora_model_insert(pay->store, &flora_schema_payments, &doc, NULL, NULL, error) &&
-        find_payment(pay->store, &id, payment, error);
+   ok = flora_model_insert(pay->store, &flora_schema_payments, &doc, NULL, NULL, error);
+   if (ok) {
+      bson_destroy(payment);
+      ok = find_payment(pay->store, &id, payment, error);
+   }
    bson_destroy(&doc);
    return ok;
 }

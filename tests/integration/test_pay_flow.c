@@ -348,7 +348,15 @@ group_setup(void **state)
    if (!fgets(line, sizeof line, out) || strncmp(line, "PORT ", 5) != 0) {
       fail_msg("the fake did not start");
    }
-   snprintf(fake_url, sizeof fake_url, "http://127.0.0.1:%d", atoi(line + 5));
+   {
+      char *end = NULL;
+      long port = strtol(line + 5, &end, 10);
+
+      if (port <= 0 || port > 65535 || (*end != '\n' && *end != '\0')) {
+         fail_msg("the fake announced a bad port: %s", line);
+      }
+      snprintf(fake_url, sizeof fake_url, "http://127.0.0.1:%ld", port);
+   }
    fclose(out);
    curl_global_init(CURL_GLOBAL_DEFAULT);
    {
