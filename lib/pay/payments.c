@@ -290,7 +290,7 @@ apply_txn(flora_store_t *txn, void *ctx, flora_error_t *error)
    const flora_pay_result_t *r = c->result;
    bson_t payment = BSON_INITIALIZER, filter = BSON_INITIALIZER, update = BSON_INITIALIZER;
    bson_t set, unset, push, prepared, reply;
-   bool found = false, ok = false;
+   bool found = false, ok = false, write = false;
    const char *old_status, *new_status = NULL, *currency;
    int64_t amount, authorized, captured, refunded, n_authorized, n_captured, n_refunded;
    bson_oid_t pid;
@@ -424,34 +424,41 @@ apply_txn(flora_store_t *txn, void *ctx, flora_error_t *error)
    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
    if (new_status && flora_pay_status_rank(new_status) > flora_pay_status_rank(old_status)) {
       BSON_APPEND_UTF8(&set, "status", new_status);
+      write = true;
       c->changed = true;
    } else {
       new_status = old_status;
    }
    if (n_authorized != authorized) {
       BSON_APPEND_INT64(&set, "amountAuthorized", n_authorized);
+      write = true;
       c->changed = true;
    }
    if (n_captured != captured) {
       BSON_APPEND_INT64(&set, "amountCaptured", n_captured);
+      write = true;
       c->changed = true;
    }
    if (n_refunded != refunded) {
       BSON_APPEND_INT64(&set, "amountRefunded", n_refunded);
+      write = true;
       c->changed = true;
    }
    if (r && r->provider_payment_id && !flora__pay_str(&payment, "providerPaymentId")) {
       BSON_APPEND_UTF8(&set, "providerPaymentId", r->provider_payment_id);
+      write = true;
    }
    if (r && r->capture_id && !flora__pay_str(&payment, "captureId")) {
       BSON_APPEND_UTF8(&set, "captureId", r->capture_id);
+      write = true;
    }
    if (r && r->client.len > 5) {
       bson_iter_t ci;
 
       if (!bson_iter_init_find(&ci, &payment, "client")) {
          BSON_APPEND_DOCUMENT(&set, "client", &r->client);
-         }
+         write = true;
+      }
    }
    bson_append_document_end(&update, &set);
    if (c->operation) {
@@ -460,6 +467,7 @@ apply_txn(flora_store_t *txn, void *ctx, flora_error_t *error)
       if (pending_op && strcmp(pending_op, c->operation) == 0) {
          BSON_APPEND_DOCUMENT_BEGIN(&update, "$unset", &unset);
          BSON_APPEND_UTF8(&unset, "pending", "");
+         write = true;
          bson_append_document_end(&update, &unset);
       }
    }
@@ -493,25 +501,29 @@ apply_txn(flora_store_t *txn, void *ctx, flora_error_t *error)
    }
    if (!bson_empty(&push)) {
       BSON_APPEND_DOCUMENT(&update, "$push", &push);
+      write = true;
    }
    bson_destroy(&push);
-   if (!flora_schema_prepare_update(&flora_schema_payments, &update, now_ms(c->pay), &prepared,
-                                    error)) {
+   /* Nothing new (a reconcile that found the same state): no write at all. */
+   if (write) {
+      if (!flora_schema_prepare_update(&flora_schema_payments, &update, now_ms(c->pay),
+                                       &prepared, error)) {
+         bson_destroy(&prepared);
+         goto cleanup;
+      }
+      ok = flora_store_update_one(txn, PAYMENTS, &filter, &prepared, NULL, &reply, error);
       bson_destroy(&prepared);
-      goto cleanup;
-   }
-   ok = flora_store_update_one(txn, PAYMENTS, &filter, &prepared, NULL, &reply, error);
-   bson_destroy(&prepared);
-   if (ok && get_i64(&reply, "matchedCount") == 0) {
-      /* Another writer moved it between our read and write inside this transaction: the
-       * engine serialises transactions, so this is a write conflict; retry the whole. */
-      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_WRITE_CONFLICT,
-                      "payment changed concurrently");
-      ok = false;
-   }
-   bson_destroy(&reply);
-   if (!ok) {
-      goto cleanup;
+      if (ok && get_i64(&reply, "matchedCount") == 0) {
+         /* Another writer moved it between our read and write inside this transaction:
+          * a write conflict; the whole transaction is retried. */
+         flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_WRITE_CONFLICT,
+                         "payment changed concurrently");
+         ok = false;
+      }
+      bson_destroy(&reply);
+      if (!ok) {
+         goto cleanup;
+      }
    }
    bson_init(&c->after);
    c->have_after = true;
