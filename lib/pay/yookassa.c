@@ -433,6 +433,72 @@ cancel(flora_pay_t *pay, const char *id, const char *currency, const char *key,
    return ok;
 }
 
+/* The refund receipt (чек возврата) 54-FZ asks for when receipts go through YooKassa
+ * (YooKassa "Create refund": receipt). A full refund repeats the payment's receipt built
+ * from the order; a partial one is one item "Возврат по заказу <number>" for the amount,
+ * since Flora does not know which goods it covers. */
+static bool
+append_refund_receipt(flora_pay_t *pay, const bson_t *payment, int64_t amount,
+                      const char *currency, bson_t *body, flora_error_t *error)
+{
+   bson_t order = BSON_INITIALIZER, receipt = BSON_INITIALIZER;
+   bson_oid_t order_id;
+   bson_iter_t it;
+   int64_t total = 0;
+   bool found = false, ok = false;
+
+   if (!bson_iter_init_find(&it, payment, "orderId") || !BSON_ITER_HOLDS_OID(&it)) {
+      flora_error_set(error, FLORA_DOMAIN_SHOP, FLORA_ERR_INVALID,
+                      "yookassa refund receipt: the payment has no order");
+      goto cleanup;
+   }
+   bson_oid_copy(bson_iter_oid(&it), &order_id);
+   bson_destroy(&order);
+   if (!pay->orders->get(pay->store, &order_id, &order, &found, error)) {
+      goto cleanup;
+   }
+   if (!found) {
+      flora_error_set(error, FLORA_DOMAIN_SHOP, FLORA_ERR_NOT_FOUND,
+                      "yookassa refund receipt: the order is gone");
+      goto cleanup;
+   }
+   flora__pay_int64(&order, "totals.total", &total);
+   bson_destroy(&receipt);
+   if (amount == total) {
+      ok = build_receipt(pay, &order, amount, currency, &receipt, error);
+   } else {
+      const char *number = flora__pay_str(&order, "number");
+      const char *email = flora__pay_str(&order, "customer.email");
+      const char *phone = flora__pay_str(&order, "customer.phone");
+      char desc[DESC_MAX * 4 + 1];
+      bson_t customer, items;
+      uint32_t n = 0;
+
+      bson_init(&receipt);
+      BSON_APPEND_DOCUMENT_BEGIN(&receipt, "customer", &customer);
+      if (email) {
+         BSON_APPEND_UTF8(&customer, "email", email);
+      }
+      if (phone) {
+         BSON_APPEND_UTF8(&customer, "phone", phone[0] == '+' ? phone + 1 : phone);
+      }
+      bson_append_document_end(&receipt, &customer);
+      snprintf(desc, sizeof desc, "Возврат по заказу %s", number ? number : "");
+      BSON_APPEND_ARRAY_BEGIN(&receipt, "items", &items);
+      ok = append_item(&items, &n, desc, 1, amount, currency,
+                       (int) flora_config_int(pay->config, "pay.yookassa.vat_code"), "commodity",
+                       error);
+      bson_append_array_end(&receipt, &items);
+   }
+   if (ok) {
+      BSON_APPEND_DOCUMENT(body, "receipt", &receipt);
+   }
+cleanup:
+   bson_destroy(&order);
+   bson_destroy(&receipt);
+   return ok;
+}
+
 static bool
 refund(flora_pay_t *pay, const bson_t *payment, int64_t amount, const char *currency,
        const char *key, flora_pay_result_t *result, flora_error_t *error)
@@ -451,6 +517,8 @@ refund(flora_pay_t *pay, const bson_t *payment, int64_t amount, const char *curr
    }
    BSON_APPEND_UTF8(&body, "payment_id", pid);
    if (!append_amount(&body, "amount", amount, currency, error) ||
+       (flora_config_bool(pay->config, "pay.yookassa.send_receipt") &&
+        !append_refund_receipt(pay, payment, amount, currency, &body, error)) ||
        !call(pay, "POST", "/v3/refunds", &body, key, &res, error)) {
       goto cleanup;
    }

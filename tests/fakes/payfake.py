@@ -425,6 +425,12 @@ def yookassa(method, path, body, headers):
         if not p:
             raise yk_error(404, "not_found", "payment not found", "payment_id")
         amount = yk_amount(body.get("amount"), "amount")
+        if set(body) - {"payment_id", "amount", "description", "receipt", "sources", "deal"}:
+            raise yk_error(400, "invalid_request", "unknown refund fields")
+        if "receipt" in body:
+            yk_check_receipt(body["receipt"], amount, body["amount"]["currency"])
+        elif p.get("_receipt"):
+            raise yk_error(400, "invalid_request", "receipt is required: the payment had one", "receipt")
         refunded = Decimal(p.get("refunded_amount", {}).get("value", "0"))
         if p["status"] != "succeeded" or amount > Decimal(p["amount"]["value"]) - refunded:
             raise yk_error(400, "invalid_request", "refund amount exceeds the payment's remainder", "amount")
@@ -462,7 +468,8 @@ def yookassa(method, path, body, headers):
                               "confirmation_url": "https://yoomoney.ru/checkout/payments/v2/contract?orderId=" + pid},
              "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "description": body.get("description"),
              "metadata": body.get("metadata", {}), "recipient": {"account_id": YK_SHOP, "gateway_id": "1"},
-             "refundable": False, "test": True, "_capture": body.get("capture", False)}
+             "refundable": False, "test": True, "_capture": body.get("capture", False),
+             "_receipt": "receipt" in body}
         STATE["yk"][pid] = p
         return 200, p
     p = STATE["yk"].get(pid)

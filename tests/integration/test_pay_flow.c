@@ -1130,6 +1130,40 @@ test_yookassa_partial_capture(void **state)
    assert_order(&order_id, "paid", 1);
 }
 
+/* A full YooKassa refund carries the payment's receipt again (the fake checks it adds up). */
+static void
+test_yookassa_full_refund(void **state)
+{
+   char number[32];
+   bson_oid_t order_id, payment_id;
+   bson_t out, p;
+   bson_iter_t it;
+   flora_error_t error = {0};
+
+   (void) state;
+   if (fake_pid <= 0) {
+      skip();
+   }
+   new_order(number, &order_id);
+   assert_true(flora_pay_create_payment(pay, number, "yookassa", &out, &error));
+   assert_true(bson_iter_init_find(&it, &out, "paymentId"));
+   bson_oid_copy(bson_iter_oid(&it), &payment_id);
+   bson_destroy(&out);
+   assert_true(flora_pay_get_payment(pay, &payment_id, &p, &error));
+   fake_act("yookassa", "pay", str_at(&p, "providerPaymentId"));
+   bson_destroy(&p);
+   assert_true(flora_pay_reconcile(pay, NULL, NULL, &error));
+   assert_order(&order_id, "paid", 1);
+   if (!flora_pay_refund(pay, &payment_id, 0, &out, &error)) {
+      fail_msg("refund: %s", error.message);
+   }
+   assert_string_equal(str_at(&out, "status"), "refunded");
+   assert_int_equal(int_at(&out, "amountRefunded"), 273333);
+   bson_destroy(&out);
+   assert_int_equal(fake_count("yookassa_refunds"), 1);
+   assert_order(&order_id, "refunded", 2);
+}
+
 int
 main(void)
 {
@@ -1143,6 +1177,7 @@ main(void)
       cmocka_unit_test_setup(test_paypal_flow, test_setup),
       cmocka_unit_test_setup(test_yookassa_flow, test_setup),
       cmocka_unit_test_setup(test_yookassa_partial_capture, test_setup),
+      cmocka_unit_test_setup(test_yookassa_full_refund, test_setup),
    };
 
    return cmocka_run_group_tests(tests, group_setup, group_teardown);
