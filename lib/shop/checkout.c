@@ -6,6 +6,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <unicode/ucal.h>
+#include <unicode/ustring.h>
+
 #include "flora/contact.h"
 #include "flora/delivery.h"
 #include "flora/orders.h"
@@ -685,7 +688,7 @@ check_input(const bson_t *input, bson_t *customer, bson_t *delivery, bson_t *ite
    static const char *const rec_keys[] = {"name", "phone", NULL};
    static const char *const addr_keys[] = {"text", "lat", "lon", NULL};
    static const char *const line_keys[] = {"sku", "quantity", NULL};
-   bson_t sub, buyer = BSON_INITIALIZER;
+   bson_t sub;
    bson_iter_t it;
    const char *s, *name = NULL, *phone = NULL;
    char email[256];
@@ -840,8 +843,8 @@ check_input(const bson_t *input, bson_t *customer, bson_t *delivery, bson_t *ite
             BSON_APPEND_UTF8(&doc, "name", name);
          }
          if (phone) {
-            phone_field(phone, "customer.phone", &buyer, "phone", problems);
-            if (bson_iter_init_find(&it, &buyer, "phone")) {
+            /* Normalised above (a bad one is already a problem of customer.phone). */
+            if (bson_iter_init_find(&it, customer, "phone")) {
                bson_append_iter(&doc, "phone", -1, &it);
             }
          } else if (sub_document(input, "customer", &rec)) {
@@ -932,7 +935,6 @@ check_input(const bson_t *input, bson_t *customer, bson_t *delivery, bson_t *ite
    if (s && !flora__coupon_code_normalize(s, coupon_code, code_len)) {
       flora_schema_problem(problems, "couponCode", "must be 1-40 latin letters, digits, _ or -");
    }
-   bson_destroy(&buyer);
    return bson_count_keys(problems) == before;
 }
 
@@ -966,23 +968,52 @@ cart_filter(const flora_customer_t *customer, bson_t *filter)
    return BSON_APPEND_UTF8(filter, "guestToken", customer->guest_token ? customer->guest_token : "");
 }
 
+/* The current year in the shop's time zone (config shop.timezone), by ICU's calendar:
+ * an order placed at 01:00 on 1 January in Moscow is numbered in the new year. */
 static bool
-next_number(flora_store_t *txn, char *out, size_t out_len, flora_error_t *error)
+shop_year(const flora_config_t *config, int *year, flora_error_t *error)
 {
-   time_t now = time(NULL);
-   struct tm tm;
+   const char *tz = flora_config_string(config, "shop.timezone");
+   UChar utz[128];
+   UErrorCode status = U_ZERO_ERROR;
+   UCalendar *cal;
+
+   u_uastrncpy(utz, tz, (int32_t) (sizeof utz / sizeof utz[0]) - 1);
+   utz[sizeof utz / sizeof utz[0] - 1] = 0;
+   cal = ucal_open(utz, -1, "en_US_POSIX", UCAL_GREGORIAN, &status);
+   if (U_SUCCESS(status)) {
+      ucal_setMillis(cal, (UDate) flora__shop_now_ms(), &status);
+      *year = ucal_get(cal, UCAL_YEAR, &status);
+   }
+   if (cal) {
+      ucal_close(cal);
+   }
+   if (U_FAILURE(status)) {
+      flora_error_set(error, FLORA_DOMAIN_CONFIG, FLORA_ERR_INVALID, "shop.timezone: ICU calendar: %s",
+                      u_errorName(status));
+      return false;
+   }
+   return true;
+}
+
+static bool
+next_number(flora_store_t *txn, const flora_config_t *config, char *out, size_t out_len, flora_error_t *error)
+{
    char id[32];
    bson_t *filter, *update, *opts, doc;
    bool found = false, ok;
+   int year = 0;
 
-   gmtime_r(&now, &tm);
-   snprintf(id, sizeof id, "order:%04d", tm.tm_year + 1900);
+   if (!shop_year(config, &year, error)) {
+      return false;
+   }
+   snprintf(id, sizeof id, "order:%04d", year);
    filter = BCON_NEW("_id", BCON_UTF8(id));
    update = BCON_NEW("$inc", "{", "seq", BCON_INT64(1), "}");
    opts = BCON_NEW("upsert", BCON_BOOL(true), "returnDocument", BCON_UTF8("after"));
    ok = flora_store_find_one_and_update(txn, COUNTERS, filter, update, opts, &doc, &found, error);
    if (ok) {
-      snprintf(out, out_len, "FL-%04d-%06" PRId64, tm.tm_year + 1900, doc_int(&doc, "seq", 0));
+      snprintf(out, out_len, "FL-%04d-%06" PRId64, year, doc_int(&doc, "seq", 0));
    }
    bson_destroy(&doc);
    bson_destroy(filter);
@@ -1113,7 +1144,7 @@ checkout_txn(flora_store_t *txn, void *data, flora_error_t *error)
    if (discount > subtotal + delivery_price) {
       discount = subtotal + delivery_price;
    }
-   if (!next_number(txn, number, sizeof number, error)) {
+   if (!next_number(txn, ctx->config, number, sizeof number, error)) {
       goto cleanup;
    }
 

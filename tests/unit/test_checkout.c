@@ -29,7 +29,7 @@ setup(void **state)
    char uri[300];
 
    (void) state;
-   strcpy(dir, "/tmp/flora-checkout-XXXXXX");
+   snprintf(dir, sizeof dir, "/tmp/flora-checkout-XXXXXX");
    if (!mkdtemp(dir)) {
       fail_msg("mkdtemp failed");
    }
