@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 
 #include "flora/config.h"
+#include "flora/pay.h"
 #include "flora/store.h"
 
 typedef struct flora_metrics flora_metrics_t;
@@ -16,6 +17,7 @@ struct flora_app {
    flora_metrics_t *metrics;     /* src/metrics.h */
    flora_response_cache_t *cache; /* src/response_cache.h; NULL: off */
    atomic_bool draining;         /* set on SIGTERM: /readyz answers 503 */
+   flora_pay_t *pay;             /* payments service (include/flora/pay.h); NULL: routes answer 503 */
 };
 
 #endif

@@ -35,6 +35,8 @@ static const flora_cli_command_t commands[] = {
     "flora notify preview EVENT (--order NUMBER | --order-file FILE) [--locale en] | "
     "enqueue EVENT --payload JSON [--dedupe KEY]",
     flora_cmd_notify},
+   {"payments", "re-read unfinished payments from the providers and repair them",
+    "flora payments reconcile", flora_cmd_payments},
    {NULL, NULL, NULL, NULL},
 };
 

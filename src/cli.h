@@ -27,5 +27,6 @@ int flora_cmd_users(const flora_config_t *config, int argc, char **argv);
 int flora_cmd_worker(const flora_config_t *config, int argc, char **argv);
 int flora_cmd_notify(const flora_config_t *config, int argc, char **argv);
 int flora_cmd_delivery(const flora_config_t *config, int argc, char **argv);
+int flora_cmd_payments(const flora_config_t *config, int argc, char **argv);
 
 #endif

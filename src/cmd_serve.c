@@ -115,6 +115,10 @@ flora_cmd_serve(const flora_config_t *base, int argc, char **argv)
                                         (size_t) flora_config_int(config, "http.cache_bytes"));
    FLORA_LOG_INFO("serve", "store open", "engine", flora_store_engine(app.store), "uri",
                   flora_store_uri_masked(app.store));
+   if (!flora_pay_new(&app.pay, app.store, config, flora_pay_orders_shop(), NULL, &error)) {
+      FLORA_LOG_ERROR("serve", "cannot start payments", "error", error.message);
+      goto cleanup;
+   }
 
    flora_server_options_from_config(&server_options, config);
    if (!flora_server_start(&server, &app, flora_http_routes(), &server_options, &error)) {
@@ -148,6 +152,7 @@ flora_cmd_serve(const flora_config_t *base, int argc, char **argv)
 cleanup:
    flora_worker_thread_stop(worker);
    flora_server_stop(server);
+   flora_pay_destroy(app.pay);
    flora_store_close(app.store);
    flora_response_cache_destroy(app.cache);
    flora_metrics_destroy(app.metrics);

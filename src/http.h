@@ -112,5 +112,6 @@ extern const flora_route_t flora_routes_coupons[]; /* /api/v1/coupons/validate, 
 extern const flora_route_t flora_routes_reviews[]; /* /api/v1/reviews, /products/{slug}/reviews, /admin/reviews */
 extern const flora_route_t flora_routes_notify[];  /* /api/v1/admin/notifications */
 extern const flora_route_t flora_routes_delivery[]; /* /api/v1/delivery/quote, /slots */
+extern const flora_route_t flora_routes_pay[];     /* payments: /api/v1/orders/{number}/payments, /api/v1/admin/payments, /webhooks */
 
 #endif

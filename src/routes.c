@@ -8,7 +8,8 @@ static const flora_route_t *const tables[] = {flora_routes_ops, flora_routes_cat
                                               flora_routes_users,
                                               flora_routes_notify, flora_routes_orders,
                                               flora_routes_coupons, flora_routes_reviews,
-                                              flora_routes_delivery};
+                                              flora_routes_delivery,
+                                              flora_routes_pay};
 
 static flora_route_t *all_routes;
 static pthread_once_t once = PTHREAD_ONCE_INIT;

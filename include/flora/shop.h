@@ -38,6 +38,8 @@ extern const flora_schema_t flora_schema_delivery_zones;
 extern const flora_schema_t flora_schema_delivery_rules;
 extern const flora_schema_t flora_schema_delivery_slots;
 extern const flora_schema_t flora_schema_geocode_cache;
+extern const flora_schema_t flora_schema_payments;       /* lib/pay/pay_schema.c */
+extern const flora_schema_t flora_schema_webhook_events; /* lib/pay/pay_schema.c */
 
 #ifdef __cplusplus
 }

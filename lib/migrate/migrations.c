@@ -237,12 +237,46 @@ static const flora_migration_t notifications = {
    .schemas = notification_schema_list,
 };
 
+/* 0006: payments and webhook_events (lib/pay/pay_schema.c). */
+static const flora_schema_t *const payments_schemas[] = {
+   &flora_schema_payments,
+   &flora_schema_webhook_events,
+   NULL,
+};
+
+static const flora_schema_t *const *
+payments_schemas_list(void)
+{
+   return payments_schemas;
+}
+
+static bool
+payments_up(flora_store_t *store, flora_error_t *error)
+{
+   return create_schemas(payments_schemas, store, error);
+}
+
+static bool
+payments_down(flora_store_t *store, flora_error_t *error)
+{
+   return drop_schemas(payments_schemas, store, error);
+}
+
+static const flora_migration_t payments = {
+   .id = "0006_payments",
+   .description = "Create payments and webhook_events with their validators and indexes",
+   .up = payments_up,
+   .down = payments_down,
+   .schemas = payments_schemas_list,
+};
+
 static const flora_migration_t *const migrations[] = {
    &create_collections,
    &users,
    &orders,
    &delivery,
    &notifications,
+   &payments,
    NULL,
 };
 

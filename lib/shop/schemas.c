@@ -22,6 +22,8 @@ static const flora_schema_t *const schemas[] = {
    &flora_schema_delivery_rules,
    &flora_schema_delivery_slots,
    &flora_schema_geocode_cache,
+   &flora_schema_payments,
+   &flora_schema_webhook_events,
    NULL,
 };
 
