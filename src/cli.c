@@ -15,7 +15,7 @@ static const flora_cli_command_t commands[] = {
    {"import", "import a catalog (CSV, Yandex Market YML or Flora JSON)",
     "flora import catalog FILE [--format csv|yml|json] [--map COL=FIELD ...] [--dry-run]",
     flora_cmd_import},
-   {"migrate", "apply or revert schema migrations", "flora migrate status|up|down [N]",
+   {"migrate", "apply or revert schema migrations", "flora migrate status|up|down [N] --yes",
     flora_cmd_migrate},
    {"conformance", "run OpenDocDB compatibility cases against the store",
     "flora conformance DIR [--uri URI]", flora_cmd_conformance},

@@ -169,6 +169,11 @@ flora_cmd_import(const flora_config_t *config, int argc, char **argv)
    if (flora_import_catalog_file(store, path, &options, &report, &error)) {
       print_report(&report, path, options.dry_run);
       rc = 0;
+      if (report.records > 0 && report.failed == report.records) {
+         /* the file was read, but nothing in it could be imported: a script should notice */
+         fprintf(stderr, "flora import: every record of %s was refused\n", path);
+         rc = 1;
+      }
    } else {
       /* what was imported before a store failure stays imported: say how much */
       if (report.records > 0) {

@@ -100,15 +100,30 @@ flora_cmd_migrate(const flora_config_t *config, int argc, char **argv)
    const char *uri;
    size_t steps = 1, count = 0;
    int rc = 1;
+   bool confirmed = false;
 
+   /* `down` drops collections with their data: it needs --yes, wherever it is given */
+   for (int i = 1; i < argc; i++) {
+      if (strcmp(argv[i], "--yes") == 0) {
+         confirmed = true;
+         memmove(&argv[i], &argv[i + 1], (size_t) (argc - i - 1) * sizeof *argv);
+         argc--;
+         i--;
+      }
+   }
    if (argc < 2 || argc > 3 ||
        (strcmp(argv[1], "status") != 0 && strcmp(argv[1], "up") != 0 &&
         strcmp(argv[1], "down") != 0) ||
        (argc == 3 && (strcmp(argv[1], "down") != 0 || !parse_steps(argv[2], &steps)))) {
-      fprintf(stderr, "usage: flora migrate status|up|down [N]\n");
+      fprintf(stderr, "usage: flora migrate status|up|down [N] --yes\n");
       return 2;
    }
    action = argv[1];
+   if (strcmp(action, "down") == 0 && !confirmed) {
+      fprintf(stderr, "flora migrate: down reverts migrations and DROPS their collections with all "
+                      "their documents; run it again with --yes to do that\n");
+      return 2;
+   }
    uri = flora_config_string(config, "store.uri");
    if (!flora_store_open(&store, uri, NULL, &error)) {
       fprintf(stderr, "flora migrate: cannot open the store: %s\n", error.message);

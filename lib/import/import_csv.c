@@ -732,6 +732,8 @@ is_blank_char(unsigned char c)
    return c == ' ';
 }
 
+#define CSV_MAX_LINE_BYTES (256 * 1024)
+
 static bool
 new_parser(struct csv_parser *p, unsigned char delimiter, flora_error_t *error)
 {
@@ -740,6 +742,7 @@ new_parser(struct csv_parser *p, unsigned char delimiter, flora_error_t *error)
       return false;
    }
    csv_set_delim(p, delimiter);
+   csv_set_blk_size(p, 16 * 1024); /* grow field buffers in large steps, not 128 bytes */
    /* only spaces are trimmed around fields, so a TAB delimiter stays a delimiter */
    csv_set_space_func(p, is_blank_char);
    return true;
@@ -783,6 +786,22 @@ flora__import_csv(const char *path, const flora_import_options_t *options,
       const char *nl = memchr(p, '\n', (size_t) (end - p));
       size_t chunk = nl ? (size_t) (nl - p) + 1 : (size_t) (end - p);
 
+      if (chunk > CSV_MAX_LINE_BYTES && st.have_header && st.record_line == st.line) {
+         /* No catalog field is this long (the longest, a description, is 10,000
+          * characters); refusing the line up front keeps a runaway field from costing
+          * minutes and gigabytes. */
+         char ref[32], reason[96];
+
+         snprintf(ref, sizeof ref, "line %zu", st.line);
+         snprintf(reason, sizeof reason, "the line is longer than %d KiB", CSV_MAX_LINE_BYTES / 1024);
+         if (!report_row_error(&st, ref, reason)) {
+            goto cleanup;
+         }
+         p += chunk;
+         st.line++;
+         st.record_line = st.line;
+         continue;
+      }
       if (csv_parse(&parser, p, chunk, on_field, on_record, &st) != chunk) {
          char ref[32], reason[160];
 
