@@ -41,6 +41,12 @@ int flora_value_compare(const bson_value_t *a, const bson_value_t *b);
 /* The canonical type rank used by the order above (equal ranks compare by value). */
 int flora_value_type_rank(bson_type_t type);
 
+/* MongoDB's alias of a BSON type, as $type and error messages name it ("double", "string",
+ * "object", "array", "binData", "objectId", "bool", "date", "null", "regex", "int",
+ * "timestamp", "long", "decimal", "minKey", "maxKey", ...; manual: "$type"); NULL for a
+ * type that has none. A static string. */
+const char *flora_value_type_name(bson_type_t type);
+
 /* ---- a growable list of owned documents ------------------------------------------ */
 
 typedef struct flora_docs {

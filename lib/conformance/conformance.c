@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "flora/query.h"
 #include "flora/store.h"
 
 #define FIXTURE_SUFFIX ".fixture.json"
@@ -21,52 +22,9 @@
 static const char *
 type_name(bson_type_t type)
 {
-   switch (type) {
-   case BSON_TYPE_DOUBLE:
-      return "double";
-   case BSON_TYPE_UTF8:
-      return "string";
-   case BSON_TYPE_DOCUMENT:
-      return "document";
-   case BSON_TYPE_ARRAY:
-      return "array";
-   case BSON_TYPE_BINARY:
-      return "binary";
-   case BSON_TYPE_UNDEFINED:
-      return "undefined";
-   case BSON_TYPE_OID:
-      return "objectId";
-   case BSON_TYPE_BOOL:
-      return "bool";
-   case BSON_TYPE_DATE_TIME:
-      return "date";
-   case BSON_TYPE_NULL:
-      return "null";
-   case BSON_TYPE_REGEX:
-      return "regex";
-   case BSON_TYPE_DBPOINTER:
-      return "dbPointer";
-   case BSON_TYPE_CODE:
-      return "javascript";
-   case BSON_TYPE_SYMBOL:
-      return "symbol";
-   case BSON_TYPE_CODEWSCOPE:
-      return "javascriptWithScope";
-   case BSON_TYPE_INT32:
-      return "int32";
-   case BSON_TYPE_TIMESTAMP:
-      return "timestamp";
-   case BSON_TYPE_INT64:
-      return "int64";
-   case BSON_TYPE_DECIMAL128:
-      return "decimal128";
-   case BSON_TYPE_MINKEY:
-      return "minKey";
-   case BSON_TYPE_MAXKEY:
-      return "maxKey";
-   default:
-      return "eod";
-   }
+   const char *name = flora_value_type_name(type);
+
+   return name ? name : "unknown";
 }
 
 /* The canonical Extended JSON of one value, shortened, into buf. */

@@ -342,7 +342,7 @@ type_name(const bson_value_t *v)
    if (v->value_type == BSON_TYPE_EOD) {
       return "missing";
    }
-   return flora__type_name(v->value_type);
+   return flora_value_type_name(v->value_type);
 }
 
 void

@@ -184,7 +184,7 @@ fail(flora_error_t *error, uint32_t code, const char *fmt, ...)
 static const char *
 type_name(const bson_value_t *v)
 {
-   return v->value_type == BSON_TYPE_EOD ? "missing" : flora__type_name(v->value_type);
+   return v->value_type == BSON_TYPE_EOD ? "missing" : flora_value_type_name(v->value_type);
 }
 
 static bool

@@ -153,6 +153,5 @@ bool flora__value_as_doc(const bson_value_t *v, bson_t *out);
 
 /* BSON type names as MongoDB's $type uses them ("double", "string", ..., "decimal"), or
  * NULL for an unknown type. */
-const char *flora__type_name(bson_type_t type);
 
 #endif

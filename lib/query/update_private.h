@@ -20,7 +20,7 @@
 static inline const char *
 type_name(bson_type_t t)
 {
-   const char *n = flora__type_name(t);
+   const char *n = flora_value_type_name(t);
    return n ? n : "unknown";
 }
 

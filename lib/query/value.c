@@ -630,7 +630,7 @@ flora_value_compare(const bson_value_t *a, const bson_value_t *b)
 }
 
 const char *
-flora__type_name(bson_type_t type)
+flora_value_type_name(bson_type_t type)
 {
    switch (type) {
    case BSON_TYPE_DOUBLE:

@@ -40,42 +40,9 @@ typedef bool (*command_fn)(command_ctx_t *ctx, flora_error_t *error);
 static const char *
 type_name(bson_type_t type)
 {
-   switch (type) {
-   case BSON_TYPE_DOUBLE:
-      return "double";
-   case BSON_TYPE_UTF8:
-      return "string";
-   case BSON_TYPE_DOCUMENT:
-      return "object";
-   case BSON_TYPE_ARRAY:
-      return "array";
-   case BSON_TYPE_BINARY:
-      return "binData";
-   case BSON_TYPE_OID:
-      return "objectId";
-   case BSON_TYPE_BOOL:
-      return "bool";
-   case BSON_TYPE_DATE_TIME:
-      return "date";
-   case BSON_TYPE_NULL:
-      return "null";
-   case BSON_TYPE_REGEX:
-      return "regex";
-   case BSON_TYPE_INT32:
-      return "int";
-   case BSON_TYPE_TIMESTAMP:
-      return "timestamp";
-   case BSON_TYPE_INT64:
-      return "long";
-   case BSON_TYPE_DECIMAL128:
-      return "decimal";
-   case BSON_TYPE_MINKEY:
-      return "minKey";
-   case BSON_TYPE_MAXKEY:
-      return "maxKey";
-   default:
-      return "unknown";
-   }
+   const char *name = flora_value_type_name(type);
+
+   return name ? name : "unknown";
 }
 
 static bool

@@ -450,15 +450,15 @@ static void
 test_type_names(void **state)
 {
    (void) state;
-   assert_string_equal(flora__type_name(BSON_TYPE_DOUBLE), "double");
-   assert_string_equal(flora__type_name(BSON_TYPE_INT32), "int");
-   assert_string_equal(flora__type_name(BSON_TYPE_INT64), "long");
-   assert_string_equal(flora__type_name(BSON_TYPE_DECIMAL128), "decimal");
-   assert_string_equal(flora__type_name(BSON_TYPE_DOCUMENT), "object");
-   assert_string_equal(flora__type_name(BSON_TYPE_OID), "objectId");
-   assert_string_equal(flora__type_name(BSON_TYPE_DATE_TIME), "date");
-   assert_string_equal(flora__type_name(BSON_TYPE_MAXKEY), "maxKey");
-   assert_null(flora__type_name(BSON_TYPE_EOD));
+   assert_string_equal(flora_value_type_name(BSON_TYPE_DOUBLE), "double");
+   assert_string_equal(flora_value_type_name(BSON_TYPE_INT32), "int");
+   assert_string_equal(flora_value_type_name(BSON_TYPE_INT64), "long");
+   assert_string_equal(flora_value_type_name(BSON_TYPE_DECIMAL128), "decimal");
+   assert_string_equal(flora_value_type_name(BSON_TYPE_DOCUMENT), "object");
+   assert_string_equal(flora_value_type_name(BSON_TYPE_OID), "objectId");
+   assert_string_equal(flora_value_type_name(BSON_TYPE_DATE_TIME), "date");
+   assert_string_equal(flora_value_type_name(BSON_TYPE_MAXKEY), "maxKey");
+   assert_null(flora_value_type_name(BSON_TYPE_EOD));
 }
 
 static void
