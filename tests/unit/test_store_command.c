@@ -17,11 +17,11 @@ static const struct {
 } compare_cases[] = {
    {"{'a': 1, 'b': 2}", "{'b': 2, 'a': 1}", true, NULL},
    {"{'a': [1, 2]}", "{'a': [2, 1]}", false, "a.0: expected int"},
-   {"{'a': {'$numberInt': '1'}}", "{'a': {'$numberLong': '1'}}", false, "expected int64"},
+   {"{'a': {'$numberInt': '1'}}", "{'a': {'$numberLong': '1'}}", false, "expected long"},
    {"{'a': {'$numberInt': '52'}}", "{'a': {'$numberDouble': '52.0'}}", false, "expected double"},
    {"{'a': {'$numberDouble': '-0.0'}}", "{'a': {'$numberDouble': '0.0'}}", false, "a:"},
    {"{'a': {'$numberDouble': 'NaN'}}", "{'a': {'$numberDouble': 'NaN'}}", true, NULL},
-   {"{'a': {'$numberDecimal': '1.0'}}", "{'a': {'$numberDecimal': '1.00'}}", false, "decimal128"},
+   {"{'a': {'$numberDecimal': '1.0'}}", "{'a': {'$numberDecimal': '1.00'}}", false, "decimal"},
    {"{'a': {'$numberDecimal': '-0'}}", "{'a': {'$numberDecimal': '-0'}}", true, NULL},
    {"{'a': 1}", "{'a': 1, 'b': 2}", false, "b: missing"},
    {"{'a': 1, 'c': 3}", "{'a': 1}", false, "c: unexpected field"},
