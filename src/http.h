@@ -44,6 +44,11 @@ typedef struct flora_http_response {
    bool body_is_array;       /* send body as a top-level JSON array */
    char *raw;                /* when set (malloc'd, owned), sent instead of body */
    size_t raw_len;
+   /* When set, raw is borrowed, not owned: raw_release(raw_release_cls) is called exactly
+    * once when the server no longer needs it (sent, or the answer abandoned). Lets a
+    * shared cached body go out without a copy. */
+   void (*raw_release)(void *cls);
+   void *raw_release_cls;
    const char *content_type; /* default application/json for body; set for raw */
    char *location;           /* optional Location header (malloc'd, owned) */
    int retry_after_s;        /* > 0: a Retry-After header (RFC 9110 section 10.2.3), e.g. with 429 */

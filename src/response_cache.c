@@ -2,15 +2,31 @@
 #include "response_cache.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A body shared by the cache and the responses sending it; freed by its last holder. */
+typedef struct shared_body {
+   atomic_int refs;
+   size_t len;
+   char data[];
+} shared_body_t;
+
+static void
+body_release(shared_body_t *b)
+{
+   if (b && atomic_fetch_sub(&b->refs, 1) == 1) {
+      free(b);
+   }
+}
 
 typedef struct entry {
    char *key;
    uint64_t hash;
    int64_t versions[FLORA_CACHE_MAX_VERSIONS];
    size_t n_versions;
-   char *body;
+   shared_body_t *body;
    size_t len;
    struct entry *next_in_bucket;
    struct entry *prev_lru, *next_lru; /* head = most recent */
@@ -115,7 +131,7 @@ remove_entry(flora_response_cache_t *c, entry_t *e)
    c->entries--;
    c->bytes -= e->len;
    free(e->key);
-   free(e->body);
+   body_release(e->body);
    free(e);
 }
 
@@ -135,7 +151,7 @@ flora_response_cache_destroy(flora_response_cache_t *cache)
 
 bool
 flora_response_cache_get(flora_response_cache_t *cache, const char *key, const int64_t *versions,
-                         size_t n_versions, char **body, size_t *len)
+                         size_t n_versions, const char **body, size_t *len, void **handle)
 {
    entry_t *e;
    bool hit = false;
@@ -147,14 +163,13 @@ flora_response_cache_get(flora_response_cache_t *cache, const char *key, const i
    e = *find_slot(cache, key, hash_key(key));
    if (e && e->n_versions == n_versions &&
        memcmp(e->versions, versions, n_versions * sizeof *versions) == 0) {
-      *body = malloc(e->len ? e->len : 1);
-      if (*body) {
-         memcpy(*body, e->body, e->len);
-         *len = e->len;
-         lru_unlink(cache, e);
-         lru_push_front(cache, e);
-         hit = true;
-      }
+      atomic_fetch_add(&e->body->refs, 1);
+      *body = e->body->data;
+      *len = e->body->len;
+      *handle = e->body;
+      lru_unlink(cache, e);
+      lru_push_front(cache, e);
+      hit = true;
    }
    if (hit) {
       cache->hits++;
@@ -163,6 +178,12 @@ flora_response_cache_get(flora_response_cache_t *cache, const char *key, const i
    }
    pthread_mutex_unlock(&cache->lock);
    return hit;
+}
+
+void
+flora_response_cache_release(void *handle)
+{
+   body_release(handle);
 }
 
 void
@@ -180,14 +201,16 @@ flora_response_cache_put(flora_response_cache_t *cache, const char *key, const i
       return;
    }
    e->key = strdup(key);
-   e->body = malloc(len ? len : 1);
+   e->body = malloc(sizeof *e->body + (len ? len : 1));
    if (!e->key || !e->body) {
       free(e->key);
       free(e->body);
       free(e);
       return;
    }
-   memcpy(e->body, body, len);
+   atomic_init(&e->body->refs, 1); /* the entry's own reference */
+   e->body->len = len;
+   memcpy(e->body->data, body, len);
    e->len = len;
    e->n_versions = n_versions;
    memcpy(e->versions, versions, n_versions * sizeof *versions);

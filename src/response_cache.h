@@ -20,10 +20,15 @@ typedef struct flora_response_cache flora_response_cache_t;
 flora_response_cache_t *flora_response_cache_new(size_t max_entries, size_t max_bytes);
 void flora_response_cache_destroy(flora_response_cache_t *cache);
 
-/* On a hit (same key, same versions) returns true and a malloc'd copy of the body in *body
- * (caller frees) with its length. NULL cache: always a miss. */
+/* On a hit (same key, same versions) returns true with the cached body in *body and *len,
+ * shared, not copied: it stays valid until flora_response_cache_release(*handle), which
+ * the caller must call exactly once (e.g. as libmicrohttpd's free callback). NULL cache:
+ * always a miss. */
 bool flora_response_cache_get(flora_response_cache_t *cache, const char *key, const int64_t *versions,
-                              size_t n_versions, char **body, size_t *len);
+                              size_t n_versions, const char **body, size_t *len, void **handle);
+
+/* Drops the reference a hit handed out. */
+void flora_response_cache_release(void *handle);
 
 /* Stores a copy of body under key at these versions, replacing an older entry. Bodies
  * larger than a quarter of max_bytes are not kept. NULL cache: no-op. */

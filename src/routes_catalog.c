@@ -92,14 +92,17 @@ cache_prepare(flora_app_t *app, const flora_http_request_t *req, cache_key_t *ke
 static bool
 cache_answer(flora_app_t *app, const cache_key_t *key, const int64_t versions[2], flora_http_response_t *res)
 {
-   char *body = NULL;
+   const char *body = NULL;
    size_t len = 0;
+   void *handle = NULL;
 
-   if (!flora_response_cache_get(app->cache, key->text, versions, 2, &body, &len)) {
+   if (!flora_response_cache_get(app->cache, key->text, versions, 2, &body, &len, &handle)) {
       return false;
    }
-   res->raw = body;
+   res->raw = (char *) body; /* borrowed: released by the server after sending */
    res->raw_len = len;
+   res->raw_release = flora_response_cache_release;
+   res->raw_release_cls = handle;
    res->content_type = "application/json";
    return true;
 }

@@ -577,7 +577,13 @@ static void
 response_cleanup(flora_http_response_t *res)
 {
    bson_destroy(&res->body);
-   free(res->raw);
+   if (res->raw_release) {
+      if (res->raw) {
+         res->raw_release(res->raw_release_cls);
+      }
+   } else {
+      free(res->raw);
+   }
    free(res->location);
 }
 
@@ -590,6 +596,8 @@ send_answer(conn_ctx_t *ctx, flora_http_response_t *res, const early_answer_t *e
    char *data = NULL;
    size_t len = 0;
    enum MHD_Result ok;
+   void (*release)(void *) = NULL;
+   void *release_cls = NULL;
 
    if (res->status == 204 || res->status == 304) {
       /* No body at all (RFC 9110 sections 15.3.5 and 15.4.5). */
@@ -600,6 +608,8 @@ send_answer(conn_ctx_t *ctx, flora_http_response_t *res, const early_answer_t *e
       data = res->raw;
       len = res->raw_len;
       res->raw = NULL;
+      release = res->raw_release;
+      release_cls = res->raw_release_cls;
       if (!content_type) {
          content_type = "application/octet-stream";
       }
@@ -620,10 +630,19 @@ send_answer(conn_ctx_t *ctx, flora_http_response_t *res, const early_answer_t *e
          }
       }
    }
-   response = data ? MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE)
-                   : MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+   if (data && release) {
+      /* a shared body: libmicrohttpd calls release when it is done with it */
+      response = MHD_create_response_from_buffer_with_free_callback_cls(len, data, release, release_cls);
+   } else {
+      response = data ? MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE)
+                      : MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+   }
    if (!response) {
-      free(data);
+      if (release) {
+         release(release_cls);
+      } else {
+         free(data);
+      }
       return MHD_NO;
    }
    if (content_type) {
