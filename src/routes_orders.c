@@ -536,9 +536,11 @@ admin_set_status(flora_app_t *app, const flora_http_request_t *req, flora_http_r
       const char *key = bson_iter_key(&it);
 
       if (key[0] == '$' || BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_REGEX(&it)) {
+         /* answer before freeing body: key points into it */
+         flora_http_error(res, 400, "invalid_argument", key, "operators and objects are not allowed here", NULL);
          bson_destroy(&body);
          bson_destroy(&problems);
-         return flora_http_error(res, 400, "invalid_argument", key, "operators and objects are not allowed here", NULL);
+         return true;
       }
       if (strcmp(key, "status") == 0 && BSON_ITER_HOLDS_UTF8(&it)) {
          status = bson_iter_utf8(&it, NULL);
@@ -546,7 +548,7 @@ admin_set_status(flora_app_t *app, const flora_http_request_t *req, flora_http_r
          note = bson_iter_utf8(&it, NULL);
       } else if (strcmp(key, "status") == 0 || strcmp(key, "note") == 0) {
          flora_schema_problem(&problems, key, strcmp(key, "status") == 0 ? "must be a string"
-                                                                        : "must be a string of at most 1000 characters");
+                                                                        : "must be a string of at most 3000 bytes");
       } else {
          flora_schema_problem(&problems, key, "unknown field");
       }

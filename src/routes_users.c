@@ -171,6 +171,7 @@ read_body(const flora_http_request_t *req, flora_http_response_t *res, const flo
           (BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_ARRAY(&it) ||
            !plain_json_type(bson_iter_type(&it)))) {
          flora_http_error(res, 400, "invalid_argument", f->path, "must be a string", NULL);
+         bson_reinit(body); /* refused: nothing of it is kept (callers free only on success) */
          return false;
       }
    }
@@ -179,6 +180,7 @@ read_body(const flora_http_request_t *req, flora_http_response_t *res, const flo
                        "operators and Extended JSON ($-prefixed keys) are not allowed in request "
                        "bodies",
                        NULL);
+      bson_reinit(body);
       return false;
    }
    return true;

@@ -529,6 +529,9 @@ flora_notify_worker_run(flora_notify_worker_t *worker, const atomic_bool *stop)
 
 /* ---- operations -------------------------------------------------------------------- */
 
+/* Payload fields left out of what staff see (BCON projection pairs). */
+#define NOTIFY_SECRET_FIELDS "payload.resetUrl", BCON_INT32(0), "payload.token", BCON_INT32(0)
+
 bool
 flora_notify_list(flora_store_t *store, const char *status, int64_t page, int64_t page_size,
                   bson_t *out, flora_error_t *error)
@@ -549,8 +552,12 @@ flora_notify_list(flora_store_t *store, const char *status, int64_t page, int64_
    if (!flora_store_count_documents(store, "outbox", filter, NULL, &total, error)) {
       goto cleanup;
    }
+   /* Secrets a message carries for its recipient alone (the password reset link) are
+    * never shown to staff: whoever reads the list must not be able to take over the
+    * account the message is for. */
    opts = BCON_NEW("sort", "{", "createdAt", BCON_INT32(-1), "_id", BCON_INT32(-1), "}", "skip",
-                   BCON_INT64((page - 1) * page_size), "limit", BCON_INT64(page_size));
+                   BCON_INT64((page - 1) * page_size), "limit", BCON_INT64(page_size),
+                   "projection", "{", NOTIFY_SECRET_FIELDS, "}");
    if (!flora_store_find(store, "outbox", filter, opts, &cursor, error)) {
       goto cleanup;
    }
@@ -589,7 +596,8 @@ flora_notify_resend(flora_store_t *store, const bson_oid_t *id, bson_t *out, flo
                              BCON_INT32(0), "nextAttemptAt", BCON_DATE_TIME(now), "leaseOwner",
                              BCON_NULL, "leaseExpiresAt", BCON_NULL, "updatedAt",
                              BCON_DATE_TIME(now), "}");
-   bson_t *opts = BCON_NEW("returnDocument", BCON_UTF8("after"));
+   bson_t *opts = BCON_NEW("returnDocument", BCON_UTF8("after"), "projection", "{",
+                           NOTIFY_SECRET_FIELDS, "}");
    bson_t *by_id = BCON_NEW("_id", BCON_OID(id));
    bson_t doc = BSON_INITIALIZER;
    bool found = false;
