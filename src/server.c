@@ -18,6 +18,7 @@
 
 #include "app.h"
 #include "auth.h"
+#include "flora/json.h"
 #include "flora/log.h"
 #include "json_view.h"
 #include "metrics.h"
@@ -697,6 +698,24 @@ run_handler(conn_ctx_t *ctx)
    response_init(&res);
    ctx->req.body = ctx->body;
    ctx->req.body_len = ctx->body_len;
+   if (ctx->body_len > 0) {
+      char field[256], key_path[512];
+
+      /* no route ever sees an operator or Extended JSON key in a client body */
+      if (flora_json_find_dollar_key(ctx->body, ctx->body_len, field, sizeof field, key_path,
+                                     sizeof key_path)) {
+         char message[700];
+
+         snprintf(message, sizeof message,
+                  "%s: operators and Extended JSON (keys starting with $) are not allowed in "
+                  "request bodies; send a plain value",
+                  key_path);
+         flora_http_error(&res, 400, "invalid_argument", field, message, NULL);
+         ok = send_answer(ctx, &res, NULL);
+         response_cleanup(&res);
+         return ok;
+      }
+   }
    if (!ctx->route->handler(ctx->server->app, &ctx->req, &res)) {
       FLORA_LOG_ERROR("http", "handler failed", "route", ctx->route->name, "request_id",
                       ctx->request_id);

@@ -24,6 +24,16 @@ extern "C" {
  * 'active'") otherwise. Borrowed text; nothing is kept. */
 bool flora_json_check_strict(const char *text, size_t len, flora_error_t *error);
 
+/* True when an object key starts with '$' at any depth: MongoDB operators ($ne, $gt,
+ * $where) and Extended JSON wrappers ($oid, $numberLong, $regex), which libbson would turn
+ * into typed values. Client request bodies are plain JSON, so the server refuses such
+ * bodies before any route runs: operator injection is kept out of every route at once.
+ * field[field_size] receives the field holding the first one ("email" for
+ * {"email": {"$ne": null}}; the key itself at the top) and key_path[key_path_size] the
+ * whole path ("email.$ne"). False also for text that is not JSON (the route reports it). */
+bool flora_json_find_dollar_key(const char *text, size_t len, char *field, size_t field_size, char *key_path,
+                                size_t key_path_size);
+
 #ifdef __cplusplus
 }
 #endif

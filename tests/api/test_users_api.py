@@ -205,7 +205,7 @@ class UsersApi(unittest.TestCase):
         ]:
             status, _, answer = self.call("POST", "/api/v1/auth/login", body, expect=400)
             self.assertEqual(answer["error"]["field"], field, answer)
-            self.assertEqual(answer["error"]["message"], "must be a string")
+            self.assertEqual(answer["error"]["code"], "invalid_argument", answer)
         # Extended JSON wrappers are operators too: {"$regex": ...} would parse as a regex.
         _, _, answer = self.call("POST", "/api/v1/auth/password-reset", {"email": {"$regex": ".*"}}, expect=400)
         self.assertEqual(answer["error"]["field"], "email")
@@ -216,7 +216,7 @@ class UsersApi(unittest.TestCase):
         _, _, answer = self.call("POST", "/api/v1/auth/register",
                                  {"email": "x@example.ru", "password": "password-123", "name": "X",
                                   "extra": {"$where": "1"}}, expect=400)
-        self.assertEqual(answer["error"]["field"], "extra.$where")
+        self.assertEqual(answer["error"]["field"], "extra")
         token = self.login("ivan@example.ru")
         _, _, answer = self.call("POST", "/api/v1/me/addresses",
                                  {"recipientName": "A", "phone": "+79160000000", "text": {"$ne": ""}},
