@@ -229,15 +229,26 @@ checkout(flora_app_t *app, const flora_http_request_t *req, flora_http_response_
       }
       flora_cart_new_token(token);
       customer.guest_token = token;
+      customer.new_guest = true;
    }
    if (!flora_checkout(app->store, app->config, &customer, &input, key, &problems, &order, &replayed, &error)) {
       if (error.domain == FLORA_DOMAIN_VALIDATION && strstr(error.message, "Idempotency-Key")) {
          flora_http_error(res, 400, "invalid_argument", "Idempotency-Key", "must be 1-200 characters", NULL);
+      } else if (error.domain == FLORA_DOMAIN_SHOP && error.code == FLORA_ERR_INVALID &&
+                 strncmp(error.message, FLORA_CHECKOUT_KEY_REUSED, strlen(FLORA_CHECKOUT_KEY_REUSED)) == 0) {
+         flora_http_error(res, 422, FLORA_CHECKOUT_KEY_REUSED, "Idempotency-Key",
+                          error.message + strlen(FLORA_CHECKOUT_KEY_REUSED ": "), NULL);
       } else {
          flora_routes_fail(res, &error, &problems);
       }
    } else {
       if (token[0]) {
+         bson_iter_t gt;
+
+         /* A replay answers the first order, and its token is the one that sees it. */
+         if (replayed && bson_iter_init_find(&gt, &order, "guestToken") && BSON_ITER_HOLDS_UTF8(&gt)) {
+            snprintf(token, sizeof token, "%s", bson_iter_utf8(&gt, NULL));
+         }
          BSON_APPEND_UTF8(&order, "cartToken", token);
       }
       flora_routes_answer(res, replayed ? 200 : 201, &order);
