@@ -127,6 +127,13 @@ bool flora_orders_transition(flora_store_t *store, const bson_oid_t *order_id, c
 bool flora_orders_record_payment(flora_store_t *store, const bson_oid_t *order_id,
                                  const bson_t *payment, flora_error_t *error);
 
+/* Appends a note to the order's statusHistory without changing its status:
+ * {status: <the current one>, at, actor, note} (note cut to 1000 bytes), e.g. the payments
+ * module recording a refund it made or could not make for a cancelled order. A note equal
+ * to the last entry's note is not repeated (a retried step says it once). NOT_FOUND. */
+bool flora_orders_note(flora_store_t *store, const bson_oid_t *order_id, const char *actor, const char *note,
+                       flora_error_t *error);
+
 typedef enum flora_order_sort {
    FLORA_ORDER_SORT_NEWEST = 0,   /* createdAt descending */
    FLORA_ORDER_SORT_OLDEST,       /* createdAt ascending */
