@@ -23,7 +23,7 @@ validate_coupon(flora_app_t *app, const flora_http_request_t *req, flora_http_re
    const char *code = NULL;
    const bson_t *lines = NULL;
    int64_t subtotal = 0;
-   char key[300] = "", email[256];
+   char key[300] = "", email[256] = "";
    flora_customer_t customer;
 
    bson_init(&cart);
@@ -128,7 +128,10 @@ validate_coupon(flora_app_t *app, const flora_http_request_t *req, flora_http_re
       flora_customer_t user = {.has_user = true};
 
       bson_oid_copy(&req->principal.user_id, &user.user_id);
-      flora_customer_key(&user, key, sizeof key);
+      if (!flora_customer_coupon_key(app->store, &user, email[0] ? email : NULL, key, sizeof key, &error)) {
+         flora_routes_fail(res, &error, NULL);
+         goto cleanup;
+      }
    }
    if (!lines && !bson_has_field(&body, "subtotal") && flora_routes_customer(req, &customer)) {
       /* The caller's cart. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "flora/log.h"
 #include "flora/orders.h"
 #include "flora/schema.h"
 #include "http.h"
@@ -229,15 +230,26 @@ checkout(flora_app_t *app, const flora_http_request_t *req, flora_http_response_
       }
       flora_cart_new_token(token);
       customer.guest_token = token;
+      customer.new_guest = true;
    }
    if (!flora_checkout(app->store, app->config, &customer, &input, key, &problems, &order, &replayed, &error)) {
       if (error.domain == FLORA_DOMAIN_VALIDATION && strstr(error.message, "Idempotency-Key")) {
          flora_http_error(res, 400, "invalid_argument", "Idempotency-Key", "must be 1-200 characters", NULL);
+      } else if (error.domain == FLORA_DOMAIN_SHOP && error.code == FLORA_ERR_INVALID &&
+                 strncmp(error.message, FLORA_CHECKOUT_KEY_REUSED, strlen(FLORA_CHECKOUT_KEY_REUSED)) == 0) {
+         flora_http_error(res, 422, FLORA_CHECKOUT_KEY_REUSED, "Idempotency-Key",
+                          error.message + strlen(FLORA_CHECKOUT_KEY_REUSED ": "), NULL);
       } else {
          flora_routes_fail(res, &error, &problems);
       }
    } else {
       if (token[0]) {
+         bson_iter_t gt;
+
+         /* A replay answers the first order, and its token is the one that sees it. */
+         if (replayed && bson_iter_init_find(&gt, &order, "guestToken") && BSON_ITER_HOLDS_UTF8(&gt)) {
+            snprintf(token, sizeof token, "%s", bson_iter_utf8(&gt, NULL));
+         }
          BSON_APPEND_UTF8(&order, "cartToken", token);
       }
       flora_routes_answer(res, replayed ? 200 : 201, &order);
@@ -349,6 +361,34 @@ my_order(flora_app_t *app, const flora_http_request_t *req, flora_http_response_
    return true;
 }
 
+/* After a committed move to cancelled or refunded the payments module gives the money
+ * back (flora_pay_settle_order; docs/orders.md), and *out becomes the order as it is then
+ * (with the history's note of the refund). A refund that fails stays recorded on the
+ * payment for `flora payments reconcile`; the status change stands either way. */
+static void
+settle_money(flora_app_t *app, const bson_oid_t *id, bson_t *out)
+{
+   flora_error_t error = {0};
+   bson_iter_t it;
+   bson_t fresh;
+   bool found = false;
+   char hex[25];
+
+   if (!app->pay || !bson_iter_init_find(&it, out, "status") || !BSON_ITER_HOLDS_UTF8(&it) ||
+       (strcmp(bson_iter_utf8(&it, NULL), "cancelled") != 0 && strcmp(bson_iter_utf8(&it, NULL), "refunded") != 0)) {
+      return;
+   }
+   if (!flora_pay_settle_order(app->pay, id, NULL, &error)) {
+      bson_oid_to_string(id, hex);
+      FLORA_LOG_WARN("http", "automatic refund failed; reconcile retries it", "order", hex, "error", error.message);
+   }
+   if (flora_orders_get(app->store, id, &fresh, &found, &error) && found) {
+      bson_destroy(out);
+      bson_copy_to(&fresh, out);
+   }
+   bson_destroy(&fresh);
+}
+
 static bool
 cancel_my_order(flora_app_t *app, const flora_http_request_t *req, flora_http_response_t *res)
 {
@@ -373,6 +413,7 @@ cancel_my_order(flora_app_t *app, const flora_http_request_t *req, flora_http_re
                                       &error)) {
             flora_routes_fail(res, &error, NULL);
          } else {
+            settle_money(app, &id, &out);
             flora_routes_answer(res, 200, &out);
          }
          bson_destroy(&out);
@@ -566,6 +607,7 @@ admin_set_status(flora_app_t *app, const flora_http_request_t *req, flora_http_r
          }
          flora_routes_fail(res, &error, &problems);
       } else {
+         settle_money(app, &id, &out);
          flora_routes_answer(res, 200, &out);
       }
       bson_destroy(&out);

@@ -32,6 +32,9 @@ typedef struct flora_customer {
    bool has_user;
    bson_oid_t user_id;      /* when has_user */
    const char *guest_token; /* when !has_user: 16-128 characters; borrowed */
+   bool new_guest;          /* the guest came without X-Cart-Token and guest_token was made
+                             * for this request: flora_checkout scopes its Idempotency-Key by
+                             * the normalised e-mail instead of the token */
 } flora_customer_t;
 
 /* ---- cart ---------------------------------------------------------------------------- */
@@ -78,10 +81,18 @@ bool flora_cart_merge(flora_store_t *store, const char *guest_token, const bson_
  * delivery priced (config delivery.flat_fee); number FL-<year>-<6 digits> from the
  * counters collection; the cart emptied when it was used. The recipient defaults to the
  * buyer. Phones are normalised to E.164 (include/flora/contact.h).
- * idempotency_key (may be NULL; 1-200 characters) scopes to the customer: the same key
- * returns the first order (*replayed true), also when both arrive at once.
+ * idempotency_key (may be NULL; 1-200 characters) scopes to the customer (customerKey; for
+ * a new_guest, "email:<normalised e-mail>"): the same key returns the first order
+ * (*replayed true), also when both arrive at once. The key is stored with a fingerprint of
+ * the request (SHA-256 of its canonical Extended JSON, keys sorted); the same key with a
+ * different request fails with SHOP INVALID whose message starts with
+ * FLORA_CHECKOUT_KEY_REUSED (HTTP 422, as Stripe answers). The per-customer coupon limit
+ * counts by "email:<normalised e-mail>": the account's e-mail for a user, the checkout's
+ * for a guest.
  * On OUT_OF_STOCK, problems (may be NULL) receives [{path: "items", reason, sku,
  * available, requested}]. *order is the stored order. */
+#define FLORA_CHECKOUT_KEY_REUSED "idempotency_key_reused"
+
 bool flora_checkout(flora_store_t *store, const flora_config_t *config,
                     const flora_customer_t *customer, const bson_t *input,
                     const char *idempotency_key, bson_t *problems, bson_t *order, bool *replayed,
@@ -116,6 +127,13 @@ bool flora_orders_transition(flora_store_t *store, const bson_oid_t *order_id, c
 bool flora_orders_record_payment(flora_store_t *store, const bson_oid_t *order_id,
                                  const bson_t *payment, flora_error_t *error);
 
+/* Appends a note to the order's statusHistory without changing its status:
+ * {status: <the current one>, at, actor, note} (note cut to 1000 bytes), e.g. the payments
+ * module recording a refund it made or could not make for a cancelled order. A note equal
+ * to the last entry's note is not repeated (a retried step says it once). NOT_FOUND. */
+bool flora_orders_note(flora_store_t *store, const bson_oid_t *order_id, const char *actor, const char *note,
+                       flora_error_t *error);
+
 typedef enum flora_order_sort {
    FLORA_ORDER_SORT_NEWEST = 0,   /* createdAt descending */
    FLORA_ORDER_SORT_OLDEST,       /* createdAt ascending */
@@ -141,6 +159,15 @@ bool flora_orders_list(flora_store_t *store, const flora_order_query_t *query, b
 
 /* The customer's key as orders store it: "user:<hex id>" or "guest:<token>". */
 void flora_customer_key(const flora_customer_t *customer, char *out, size_t out_len);
+
+/* The key per-customer coupon limits count by (coupon_redemptions.customerKey):
+ * "email:<normalised e-mail>", where the e-mail is the user account's for a signed-in
+ * customer (read from `users`; the e-mail typed at checkout cannot evade the limit) and
+ * `email` (normalised, flora_email_normalize; may be NULL) for a guest or a user without
+ * one. So a user and a guest checkout with the same e-mail are one customer. STORE errors
+ * pass through. */
+bool flora_customer_coupon_key(flora_store_t *store, const flora_customer_t *customer, const char *email,
+                               char *out, size_t out_len, flora_error_t *error);
 
 #ifdef __cplusplus
 }

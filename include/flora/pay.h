@@ -248,9 +248,14 @@ typedef struct flora_pay_orders {
                       const char *actor, const char *note, bson_t *out, flora_error_t *error);
    bool (*record_payment)(flora_store_t *store, const bson_oid_t *order_id,
                           const bson_t *payment, flora_error_t *error);
+   /* flora_orders_note; may be NULL (the order's history then says nothing of automatic
+    * refunds, the payment's own history still does). */
+   bool (*note)(flora_store_t *store, const bson_oid_t *order_id, const char *actor,
+                const char *note, flora_error_t *error);
 } flora_pay_orders_t;
 
-/* flora_orders_get, _get_by_number, _transition and _record_payment (lib/shop/orders.c).
+/* flora_orders_get, _get_by_number, _transition, _record_payment and _note
+ * (lib/shop/orders.c).
  * Static data. */
 const flora_pay_orders_t *flora_pay_orders_shop(void);
 
@@ -310,6 +315,25 @@ bool flora_pay_cancel(flora_pay_t *pay, const bson_oid_t *payment_id, bson_t *ou
 bool flora_pay_refund(flora_pay_t *pay, const bson_oid_t *payment_id, int64_t amount,
                       bson_t *out, flora_error_t *error);
 
+/* Gives back the money of an order that is cancelled or refunded (docs/orders.md: "a
+ * cancelled paid order is refunded by the payments module"): for each payment of the order,
+ * a captured one is refunded by captured minus refunded, an authorised one is voided.
+ * Each call goes through the same path as flora_pay_refund / flora_pay_cancel: recorded on
+ * the payment before it is made (one conditional update on the payment's status, amounts
+ * and no call in flight, so of concurrent callers only one sends anything), with the key
+ * "<payment id>:refund:<refunded before>:<amount>" ("<payment id>:cancel"), so a retry is
+ * the same request to the gateway and never refunds twice. Every outcome is noted on the
+ * order's statusHistory (orders->note). A payment with a call in flight is left to
+ * flora_pay_reconcile; an order in any other status is left alone (true). A refund the
+ * gateway refused or did not answer stays on the payment (pending, or the error in its
+ * providerRequests) and flora_pay_reconcile retries it. *refunds (may be NULL) counts the
+ * calls that succeeded. Errors: SHOP NOT_FOUND (order); the first gateway or store error
+ * after every payment was tried. The program calls it after a status change to cancelled
+ * or refunded commits, and flora_pay_handle_webhook / flora_pay_reconcile call it when a
+ * payment is authorised or captured for an order already cancelled. */
+bool flora_pay_settle_order(flora_pay_t *pay, const bson_oid_t *order_id, size_t *refunds,
+                            flora_error_t *error);
+
 /* The outcome of a webhook delivery. */
 typedef enum flora_pay_webhook_outcome {
    FLORA_PAY_WEBHOOK_APPLIED = 0, /* verified, stored, applied */
@@ -329,7 +353,10 @@ bool flora_pay_handle_webhook(flora_pay_t *pay, const char *provider,
 
 /* Re-reads every unfinished payment (a call recorded but not answered, or a status below
  * captured that is not final) from its provider and repairs local state and the order;
- * a create that never got an answer is repeated with its recorded idempotency key.
+ * a create that never got an answer is repeated with its recorded idempotency key. Then
+ * settles (flora_pay_settle_order) every cancelled or refunded order whose payment summary
+ * is still authorized, captured or partially_refunded: the safety net for a crash between
+ * a cancellation and its refund, and for refunds the gateway refused.
  * *checked and *repaired (may be NULL) count payments. */
 bool flora_pay_reconcile(flora_pay_t *pay, size_t *checked, size_t *repaired,
                          flora_error_t *error);

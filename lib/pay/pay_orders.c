@@ -8,6 +8,7 @@ static const flora_pay_orders_t shop_orders = {
    .get_by_number = flora_orders_get_by_number,
    .transition = flora_orders_transition,
    .record_payment = flora_orders_record_payment,
+   .note = flora_orders_note,
 };
 
 const flora_pay_orders_t *

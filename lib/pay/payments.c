@@ -196,6 +196,8 @@ typedef struct apply_ctx {
    char reason[300];
    bson_t after;
    bool have_after;
+   bool settle_order;              /* money arrived for a cancelled order: give it back */
+   bson_oid_t order_id;            /* ... this one, after the transaction commits */
 } apply_ctx_t;
 
 static bool
@@ -257,6 +259,40 @@ order_effects(flora_store_t *txn, apply_ctx_t *c, const bson_t *after, const cha
    if (!ok) {
       return false;
    }
+   if (strcmp(status, "authorized") == 0 || strcmp(status, "captured") == 0) {
+      bson_t order = BSON_INITIALIZER;
+      bool found = false;
+      const char *ostatus;
+
+      bson_destroy(&order);
+      if (!orders->get(txn, &order_id, &order, &found, error)) {
+         bson_destroy(&order);
+         return false;
+      }
+      ostatus = found ? flora__pay_str(&order, "status") : NULL;
+      if (ostatus && (strcmp(ostatus, "cancelled") == 0 || strcmp(ostatus, "refunded") == 0)) {
+         char note[300], hex[25];
+
+         /* Money held or taken for an order that is already cancelled (the buyer paid in
+          * another tab, a late webhook): it goes back, by flora_pay_settle_order once this
+          * transaction commits, and the order's history says why. */
+         bson_oid_to_string(&pid, hex);
+         snprintf(note, sizeof note,
+                  "payment %s (%s) was %s after the order was %s: the money is returned automatically",
+                  hex, provider, status, ostatus);
+         snprintf(actor, sizeof actor, "payment:%s", provider);
+         ok = !orders->note || orders->note(txn, &order_id, actor, note, error);
+         if (ok) {
+            c->settle_order = true;
+            c->order_id = order_id;
+            FLORA_LOG_WARN(FLORA_PAY_LOG, "payment for a closed order", "payment", hex, "status", status,
+                           "order_status", ostatus, "source", c->source);
+         }
+         bson_destroy(&order);
+         return ok;
+      }
+      bson_destroy(&order);
+   }
    if (old_rank < captured && new_rank >= captured) {
       to = "paid";
    }
@@ -295,7 +331,7 @@ apply_txn(flora_store_t *txn, void *ctx, flora_error_t *error)
    int64_t amount, authorized, captured, refunded, n_authorized, n_captured, n_refunded;
    bson_oid_t pid;
 
-   c->duplicate = c->rejected = c->changed = false;
+   c->duplicate = c->rejected = c->changed = c->settle_order = false;
    c->reason[0] = '\0';
    if (c->have_after) {
       bson_destroy(&c->after);
@@ -549,7 +585,22 @@ static bool
 apply(apply_ctx_t *c, flora_error_t *error)
 {
    c->have_after = false;
-   return flora_store_with_transaction(c->pay->store, apply_txn, c, error);
+   if (!flora_store_with_transaction(c->pay->store, apply_txn, c, error)) {
+      return false;
+   }
+   if (c->settle_order) {
+      flora_error_t err;
+      char hex[25];
+
+      /* The change itself is committed; a refund that fails now stays recorded on the
+       * payment and flora_pay_reconcile's order pass retries it. */
+      flora_error_clear(&err);
+      if (!flora_pay_settle_order(c->pay, &c->order_id, NULL, &err)) {
+         bson_oid_to_string(&c->order_id, hex);
+         FLORA_LOG_WARN(FLORA_PAY_LOG, "automatic refund failed", "order", hex, "error", err.message);
+      }
+   }
+   return true;
 }
 
 static void
@@ -568,7 +619,7 @@ apply_done(apply_ctx_t *c)
  * it records pending {operation, key, amount} and a "calling <operation>" entry. */
 static bool
 claim(flora_pay_t *pay, const bson_oid_t *id, const char *const *allowed, const char *operation,
-      const char *key, int64_t amount, const bson_t *read, flora_error_t *error)
+      const char *key, int64_t amount, const bson_t *read, const char *source, flora_error_t *error)
 {
    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, in, arr, set, pend, push, h, q;
    bson_t prepared, reply;
@@ -604,7 +655,7 @@ claim(flora_pay_t *pay, const bson_oid_t *id, const char *const *allowed, const 
    BSON_APPEND_DOCUMENT_BEGIN(&push, "statusHistory", &h);
    BSON_APPEND_UTF8(&h, "status", calling);
    append_date(&h, "at", now_ms(pay));
-   BSON_APPEND_UTF8(&h, "source", "api");
+   BSON_APPEND_UTF8(&h, "source", source);
    BSON_APPEND_UTF8(&h, "idempotencyKey", key);
    bson_append_document_end(&push, &h);
    BSON_APPEND_DOCUMENT_BEGIN(&push, "providerRequests", &q);
@@ -1014,8 +1065,8 @@ op_name(op_kind_t kind)
 }
 
 static bool
-run_op(flora_pay_t *pay, const bson_oid_t *id, op_kind_t kind, int64_t amount, bson_t *out,
-       flora_error_t *error)
+run_op(flora_pay_t *pay, const bson_oid_t *id, op_kind_t kind, int64_t amount, const char *source,
+       bson_t *out, flora_error_t *error)
 {
    static const char *const capturable[] = {"authorized", NULL};
    static const char *const cancellable[] = {"created", "pending", "requires_action",
@@ -1082,7 +1133,7 @@ run_op(flora_pay_t *pay, const bson_oid_t *id, op_kind_t kind, int64_t amount, b
    }
    if (!claim(pay, id,
               kind == OP_CAPTURE ? capturable : kind == OP_CANCEL ? cancellable : refundable,
-              op_name(kind), key, amount, kind == OP_REFUND ? &payment : NULL, error)) {
+              op_name(kind), key, amount, kind == OP_REFUND ? &payment : NULL, source, error)) {
       goto cleanup;
    }
    flora_error_clear(&call_err);
@@ -1092,7 +1143,7 @@ run_op(flora_pay_t *pay, const bson_oid_t *id, op_kind_t kind, int64_t amount, b
    }
    ok = record_answer(pay, id, op_name(kind), &result,
                       called && kind == OP_REFUND ? result.amount_refunded : 0,
-                      called ? NULL : &call_err, "api", out, error);
+                      called ? NULL : &call_err, source, out, error);
    if (ok && !called) {
       if (error) {
          *error = call_err;
@@ -1111,7 +1162,7 @@ flora_pay_capture(flora_pay_t *pay, const bson_oid_t *payment_id, int64_t amount
                   flora_error_t *error)
 {
    FLORA_ASSERT_ARG(pay && payment_id);
-   return run_op(pay, payment_id, OP_CAPTURE, amount, out, error);
+   return run_op(pay, payment_id, OP_CAPTURE, amount, "api", out, error);
 }
 
 bool
@@ -1119,7 +1170,7 @@ flora_pay_cancel(flora_pay_t *pay, const bson_oid_t *payment_id, bson_t *out,
                  flora_error_t *error)
 {
    FLORA_ASSERT_ARG(pay && payment_id);
-   return run_op(pay, payment_id, OP_CANCEL, 0, out, error);
+   return run_op(pay, payment_id, OP_CANCEL, 0, "api", out, error);
 }
 
 bool
@@ -1127,7 +1178,175 @@ flora_pay_refund(flora_pay_t *pay, const bson_oid_t *payment_id, int64_t amount,
                  flora_error_t *error)
 {
    FLORA_ASSERT_ARG(pay && payment_id);
-   return run_op(pay, payment_id, OP_REFUND, amount, out, error);
+   return run_op(pay, payment_id, OP_REFUND, amount, "api", out, error);
+}
+
+/* ---- money back for a cancelled order ------------------------------------------------ */
+
+static void
+settle_note(flora_pay_t *pay, const bson_oid_t *order_id, const char *provider, const char *note)
+{
+   flora_error_t err;
+   char actor[64];
+
+   if (!pay->orders->note) {
+      return;
+   }
+   flora_error_clear(&err);
+   snprintf(actor, sizeof actor, "payment:%s", provider ? provider : "unknown");
+   if (!pay->orders->note(pay->store, order_id, actor, note, &err)) {
+      FLORA_LOG_WARN(FLORA_PAY_LOG, "order note not written", "error", err.message, "note", note);
+   }
+}
+
+/* Returns one payment's money for an order in order_status: a refund of captured minus
+ * refunded, or the void of an authorisation. *sent: a call succeeded. A payment with a
+ * call in flight, or with nothing to give back, is left alone; losing the claim to a
+ * concurrent caller (SHOP CONFLICT) is not an error: the winner does it. */
+static bool
+settle_payment(flora_pay_t *pay, const bson_oid_t *order_id, const char *order_status, const bson_oid_t *id,
+               bool *sent, flora_error_t *error)
+{
+   bson_t payment = BSON_INITIALIZER;
+   flora_error_t err;
+   op_kind_t kind;
+   const char *status, *provider, *currency;
+   int64_t captured, refunded, amount = 0;
+   char source[64], hex[25], money[48], note[900];
+   bool ok = false;
+
+   *sent = false;
+   bson_destroy(&payment);
+   if (!find_payment(pay->store, id, &payment, error)) {
+      goto cleanup;
+   }
+   status = flora__pay_str(&payment, "status");
+   provider = flora__pay_str(&payment, "provider");
+   currency = flora__pay_str(&payment, "currency");
+   captured = get_i64(&payment, "amountCaptured");
+   refunded = get_i64(&payment, "amountRefunded");
+   ok = true;
+   if (!status || flora__pay_str(&payment, "pending.operation")) {
+      goto cleanup; /* a call in flight: flora_pay_reconcile finishes it first */
+   }
+   if ((strcmp(status, "captured") == 0 || strcmp(status, "partially_refunded") == 0) && captured > refunded) {
+      kind = OP_REFUND;
+      amount = captured - refunded;
+   } else if (strcmp(status, "authorized") == 0) {
+      kind = OP_CANCEL;
+      amount = get_i64(&payment, "amountAuthorized");
+   } else {
+      goto cleanup;
+   }
+   bson_oid_to_string(id, hex);
+   if (!currency || !flora_money_format(amount, currency, money, sizeof money, NULL)) {
+      snprintf(money, sizeof money, "%" PRId64 " minor units", amount);
+   } else {
+      size_t len = strlen(money);
+
+      snprintf(money + len, sizeof money - len, " %s", currency);
+   }
+   snprintf(source, sizeof source, "order %s", order_status);
+   flora_error_clear(&err);
+   if (run_op(pay, id, kind, kind == OP_REFUND ? amount : 0, source, NULL, &err)) {
+      *sent = true;
+      snprintf(note, sizeof note, "%s %s on payment %s (%s): the order is %s",
+               kind == OP_REFUND ? "refunded" : "released the authorisation of", money, hex,
+               provider ? provider : "", order_status);
+      settle_note(pay, order_id, provider, note);
+      goto cleanup;
+   }
+   if (is_conflict(&err)) {
+      goto cleanup; /* a concurrent caller claimed it first */
+   }
+   snprintf(note, sizeof note, "%s %s on payment %s (%s) failed: %s; `flora payments reconcile` retries it",
+            kind == OP_REFUND ? "refund of" : "release of", money, hex, provider ? provider : "", err.message);
+   settle_note(pay, order_id, provider, note);
+   FLORA_LOG_WARN(FLORA_PAY_LOG, "automatic refund failed", "payment", hex, "error", err.message);
+   if (error) {
+      *error = err;
+   }
+   ok = false;
+cleanup:
+   bson_destroy(&payment);
+   return ok;
+}
+
+bool
+flora_pay_settle_order(flora_pay_t *pay, const bson_oid_t *order_id, size_t *refunds, flora_error_t *error)
+{
+   bson_t order = BSON_INITIALIZER, filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+   flora_cursor_t *cursor = NULL;
+   const bson_t *doc;
+   bson_oid_t ids[64];
+   size_t n = 0, sent_count = 0;
+   const char *status;
+   char order_status[32];
+   bool found = false, ok = false, all_ok = true;
+   flora_error_t first;
+
+   FLORA_ASSERT_ARG(pay && order_id);
+   flora_error_clear(&first);
+   if (refunds) {
+      *refunds = 0;
+   }
+   bson_destroy(&order);
+   if (!pay->orders->get(pay->store, order_id, &order, &found, error)) {
+      goto cleanup;
+   }
+   if (!found) {
+      char hex[25];
+
+      bson_oid_to_string(order_id, hex);
+      flora_error_set(error, FLORA_DOMAIN_SHOP, FLORA_ERR_NOT_FOUND, "order %s not found", hex);
+      goto cleanup;
+   }
+   status = flora__pay_str(&order, "status");
+   if (!status || (strcmp(status, "cancelled") != 0 && strcmp(status, "refunded") != 0)) {
+      ok = true;
+      goto cleanup;
+   }
+   snprintf(order_status, sizeof order_status, "%s", status);
+   BSON_APPEND_OID(&filter, "orderId", order_id);
+   BCON_APPEND(&opts, "projection", "{", "_id", BCON_INT32(1), "}", "sort", "{", "_id", BCON_INT32(1), "}",
+               "limit", BCON_INT64((int64_t) (sizeof ids / sizeof ids[0])));
+   if (!flora_store_find(pay->store, PAYMENTS, &filter, &opts, &cursor, error)) {
+      goto cleanup;
+   }
+   while (flora_cursor_next(cursor, &doc)) {
+      if (n < sizeof ids / sizeof ids[0] && get_oid(doc, "_id", &ids[n])) {
+         n++;
+      }
+   }
+   if (flora_cursor_error(cursor, error)) {
+      goto cleanup;
+   }
+   for (size_t i = 0; i < n; i++) {
+      flora_error_t err;
+      bool sent = false;
+
+      flora_error_clear(&err);
+      if (!settle_payment(pay, order_id, order_status, &ids[i], &sent, &err)) {
+         if (all_ok) {
+            first = err;
+         }
+         all_ok = false;
+      }
+      sent_count += sent;
+   }
+   if (refunds) {
+      *refunds = sent_count;
+   }
+   ok = all_ok;
+   if (!ok && error) {
+      *error = first;
+   }
+cleanup:
+   flora_cursor_destroy(cursor);
+   bson_destroy(&order);
+   bson_destroy(&filter);
+   bson_destroy(&opts);
+   return ok;
 }
 
 /* ---- webhooks --------------------------------------------------------------------- */
@@ -1340,6 +1559,62 @@ flora_pay_reconcile(flora_pay_t *pay, size_t *checked, size_t *repaired, flora_e
          n_repaired++;
          FLORA_LOG_INFO(FLORA_PAY_LOG, "reconciled", "payment", hex);
       }
+   }
+   /* The safety net of automatic refunds: a cancelled or refunded order whose payment
+    * summary still holds money (a crash between the cancellation and its refund, a refund
+    * the gateway refused or did not answer, money that arrived after the cancellation). */
+   {
+      bson_t *of = BCON_NEW("status", "{", "$in", "[", BCON_UTF8("cancelled"), BCON_UTF8("refunded"), "]", "}",
+                            "payment.status", "{", "$in", "[", BCON_UTF8("authorized"), BCON_UTF8("captured"),
+                            BCON_UTF8("partially_refunded"), "]", "}");
+      flora_cursor_t *oc = NULL;
+      bson_oid_t *orders = NULL;
+      size_t n_orders = 0, ocap = 0;
+      bool listed = flora_store_find(pay->store, "orders", of, opts, &oc, error);
+
+      while (listed && flora_cursor_next(oc, &doc)) {
+         if (n_orders == ocap) {
+            bson_oid_t *grown;
+
+            ocap = ocap ? ocap * 2 : 16;
+            grown = realloc(orders, ocap * sizeof *orders);
+            if (!grown) {
+               flora_error_set(error, FLORA_DOMAIN_IO, FLORA_ERR_SYSTEM, "out of memory");
+               listed = false;
+               break;
+            }
+            orders = grown;
+         }
+         if (get_oid(doc, "_id", &orders[n_orders])) {
+            n_orders++;
+         }
+      }
+      if (listed && flora_cursor_error(oc, error)) {
+         listed = false;
+      }
+      flora_cursor_destroy(oc);
+      bson_destroy(of);
+      if (!listed) {
+         free(orders);
+         goto cleanup;
+      }
+      for (size_t i = 0; i < n_orders; i++) {
+         size_t sent = 0;
+         flora_error_t err;
+         char hex[25];
+
+         flora_error_clear(&err);
+         bson_oid_to_string(&orders[i], hex);
+         if (!flora_pay_settle_order(pay, &orders[i], &sent, &err)) {
+            FLORA_LOG_WARN(FLORA_PAY_LOG, "reconcile: automatic refund failed", "order", hex, "error", err.message);
+            if (all_ok) {
+               first = err;
+            }
+            all_ok = false;
+         }
+         n_repaired += sent;
+      }
+      free(orders);
    }
    if (checked) {
       *checked = n;

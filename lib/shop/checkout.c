@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
 #include <unicode/ucal.h>
 #include <unicode/ustring.h>
 
@@ -23,6 +24,7 @@
 #define COUPONS "coupons"
 #define CARTS "carts"
 #define COUNTERS "counters"
+#define USERS "users"
 
 /* ---- helpers shared by the write path -------------------------------------------- */
 
@@ -938,6 +940,133 @@ check_input(const bson_t *input, bson_t *customer, bson_t *delivery, bson_t *ite
    return bson_count_keys(problems) == before;
 }
 
+/* ---- idempotency and the customer's coupon key ---------------------------------------- */
+
+static int
+key_cmp(const void *a, const void *b)
+{
+   return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* A copy of src with every document's keys in byte order (arrays keep their order), so two
+ * requests that differ only in the order of their JSON keys are the same request. */
+static void
+sorted_copy(const bson_t *src, bool is_array, bson_t *out)
+{
+   bson_iter_t it;
+   const char **keys = NULL;
+   size_t n = 0, cap = 0;
+
+   bson_iter_init(&it, src);
+   while (bson_iter_next(&it)) {
+      if (n == cap) {
+         cap = cap ? cap * 2 : 16;
+         keys = bson_realloc(keys, cap * sizeof *keys);
+      }
+      keys[n++] = bson_iter_key(&it); /* points into src, which outlives this call */
+   }
+   if (!is_array && n > 1) {
+      qsort(keys, n, sizeof *keys, key_cmp);
+   }
+   for (size_t i = 0; i < n; i++) {
+      if (!bson_iter_init_find(&it, src, keys[i])) {
+         continue;
+      }
+      if (BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_ARRAY(&it)) {
+         bool arr = BSON_ITER_HOLDS_ARRAY(&it);
+         const uint8_t *d;
+         uint32_t len;
+         bson_t sub, child;
+
+         if (arr) {
+            bson_iter_array(&it, &len, &d);
+            bson_append_array_begin(out, keys[i], -1, &child);
+         } else {
+            bson_iter_document(&it, &len, &d);
+            bson_append_document_begin(out, keys[i], -1, &child);
+         }
+         bson_init_static(&sub, d, len);
+         sorted_copy(&sub, arr, &child);
+         if (arr) {
+            bson_append_array_end(out, &child);
+         } else {
+            bson_append_document_end(out, &child);
+         }
+      } else {
+         bson_append_iter(out, keys[i], -1, &it);
+      }
+   }
+   bson_free(keys);
+}
+
+/* The request's fingerprint: SHA-256 (libsodium) of its canonical Extended JSON with the
+ * keys sorted, as 64 hex digits. Stored with the Idempotency-Key, as Stripe does, so the
+ * key reused with another body is refused instead of answering the first order. */
+static void
+request_fingerprint(const bson_t *input, char out[65])
+{
+   bson_t sorted = BSON_INITIALIZER;
+   unsigned char digest[crypto_hash_sha256_BYTES];
+   size_t len = 0;
+   char *json;
+
+   sorted_copy(input, false, &sorted);
+   json = bson_as_canonical_extended_json(&sorted, &len);
+   crypto_hash_sha256(digest, (const unsigned char *) json, len);
+   sodium_bin2hex(out, 65, digest, sizeof digest);
+   bson_free(json);
+   bson_destroy(&sorted);
+}
+
+/* The order found under the key answers the retry only when it was made by the same
+ * request; else SHOP INVALID "idempotency_key_reused: ..." (HTTP 422). An order stored
+ * before fingerprints existed has none and is answered. */
+static bool
+same_request(const bson_t *order, const char *fingerprint, flora_error_t *error)
+{
+   bson_iter_t it;
+
+   if (bson_iter_init_find(&it, order, "idempotencyFingerprint") && BSON_ITER_HOLDS_UTF8(&it) &&
+       strcmp(bson_iter_utf8(&it, NULL), fingerprint) != 0) {
+      flora_error_set(error, FLORA_DOMAIN_SHOP, FLORA_ERR_INVALID,
+                      FLORA_CHECKOUT_KEY_REUSED ": this Idempotency-Key was used with a different "
+                      "request; use a new key for a new checkout");
+      return false;
+   }
+   return true;
+}
+
+bool
+flora_customer_coupon_key(flora_store_t *store, const flora_customer_t *customer, const char *email, char *out,
+                          size_t out_len, flora_error_t *error)
+{
+   bson_t user = BSON_INITIALIZER, filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
+   bson_iter_t it;
+   bool found = false, ok = true;
+
+   FLORA_ASSERT_ARG(store);
+   FLORA_ASSERT_ARG(customer);
+   FLORA_ASSERT_ARG(out);
+   if (customer->has_user) {
+      BSON_APPEND_OID(&filter, "_id", &customer->user_id);
+      BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+      BSON_APPEND_INT32(&proj, "email", 1);
+      bson_append_document_end(&opts, &proj);
+      bson_destroy(&user);
+      ok = flora_store_find_one(store, USERS, &filter, &opts, &user, &found, error);
+      if (ok && found && bson_iter_init_find(&it, &user, "email") && BSON_ITER_HOLDS_UTF8(&it)) {
+         email = bson_iter_utf8(&it, NULL);
+      }
+   }
+   if (ok) {
+      snprintf(out, out_len, "email:%s", email ? email : "");
+   }
+   bson_destroy(&user);
+   bson_destroy(&filter);
+   bson_destroy(&opts);
+   return ok;
+}
+
 /* ---- the transaction ---------------------------------------------------------------- */
 
 typedef struct checkout_ctx {
@@ -948,6 +1077,8 @@ typedef struct checkout_ctx {
    const bson_t *items; /* [{sku, quantity}] from the input, or NULL: the cart */
    const char *coupon_code;
    const char *idem_key;
+   char idem_scope[300];    /* what the key is unique within: customerKey, or email:<e-mail> */
+   char fingerprint[65];    /* SHA-256 (hex) of the canonical request */
    char customer_key[200];
    char coupon_key[300];
    bson_t *problems;
@@ -1023,10 +1154,10 @@ next_number(flora_store_t *txn, const flora_config_t *config, char *out, size_t 
 }
 
 static bool
-find_by_key(flora_store_t *store, const char *customer_key, const char *idem_key, bson_t *out, bool *found,
+find_by_key(flora_store_t *store, const char *scope, const char *idem_key, bson_t *out, bool *found,
             flora_error_t *error)
 {
-   bson_t *filter = BCON_NEW("idempotencyKey", BCON_UTF8(idem_key), "customerKey", BCON_UTF8(customer_key));
+   bson_t *filter = BCON_NEW("idempotencyKey", BCON_UTF8(idem_key), "idempotencyScope", BCON_UTF8(scope));
    bool ok = flora_store_find_one(store, ORDERS, filter, NULL, out, found, error);
 
    bson_destroy(filter);
@@ -1057,11 +1188,11 @@ checkout_txn(flora_store_t *txn, void *data, flora_error_t *error)
       /* Inside the transaction too: a retry that raced the first checkout answers with its
        * order instead of failing on the stock the first one took. */
       bson_destroy(&ctx->order);
-      if (!find_by_key(txn, ctx->customer_key, ctx->idem_key, &ctx->order, &ctx->replayed, error)) {
+      if (!find_by_key(txn, ctx->idem_scope, ctx->idem_key, &ctx->order, &ctx->replayed, error)) {
          goto cleanup;
       }
       if (ctx->replayed) {
-         ok = true;
+         ok = same_request(&ctx->order, ctx->fingerprint, error);
          goto cleanup;
       }
    }
@@ -1226,6 +1357,8 @@ checkout_txn(flora_store_t *txn, void *data, flora_error_t *error)
    }
    if (ctx->idem_key) {
       BSON_APPEND_UTF8(&draft, "idempotencyKey", ctx->idem_key);
+      BSON_APPEND_UTF8(&draft, "idempotencyScope", ctx->idem_scope);
+      BSON_APPEND_UTF8(&draft, "idempotencyFingerprint", ctx->fingerprint);
    }
    if (!flora_schema_prepare_insert(&flora_schema_orders, &draft, now, &ctx->order, error)) {
       goto cleanup;
@@ -1259,7 +1392,7 @@ checkout_txn(flora_store_t *txn, void *data, flora_error_t *error)
    }
    if (!flora_store_insert_one(txn, ORDERS, &ctx->order, NULL, NULL, error)) {
       if (error && error->domain == FLORA_DOMAIN_STORE && error->code == FLORA_STORE_DUPLICATE_KEY &&
-          strstr(error->message, "idempotencyKey")) {
+          strstr(error->message, "idempotencyScope")) {
          ctx->duplicate_key = true;
       }
       goto cleanup;
@@ -1326,18 +1459,6 @@ flora_checkout(flora_store_t *store, const flora_config_t *config, const flora_c
       goto cleanup;
    }
    flora_customer_key(customer, ctx.customer_key, sizeof ctx.customer_key);
-   if (idempotency_key) {
-      if (!find_by_key(store, ctx.customer_key, idempotency_key, order, &found, error)) {
-         goto cleanup;
-      }
-      if (found) {
-         if (replayed) {
-            *replayed = true;
-         }
-         ok = true;
-         goto cleanup;
-      }
-   }
    bson_destroy(&cust);
    bson_destroy(&delivery);
    bson_destroy(&items);
@@ -1345,11 +1466,29 @@ flora_checkout(flora_store_t *store, const flora_config_t *config, const flora_c
       flora_error_set(error, FLORA_DOMAIN_VALIDATION, FLORA_ERR_INVALID, "the checkout is invalid");
       goto cleanup;
    }
-   if (customer->has_user) {
-      snprintf(ctx.coupon_key, sizeof ctx.coupon_key, "%s", ctx.customer_key);
-   } else {
-      snprintf(ctx.coupon_key, sizeof ctx.coupon_key, "email:%s",
-               bson_iter_init_find(&it, &cust, "email") ? bson_iter_utf8(&it, NULL) : "");
+   if (!flora_customer_coupon_key(store, customer,
+                                  bson_iter_init_find(&it, &cust, "email") && BSON_ITER_HOLDS_UTF8(&it)
+                                     ? bson_iter_utf8(&it, NULL)
+                                     : NULL,
+                                  ctx.coupon_key, sizeof ctx.coupon_key, error)) {
+      goto cleanup;
+   }
+   if (idempotency_key) {
+      /* A user's key is theirs; a guest who came without X-Cart-Token gets a new token on
+       * every call, so their key is scoped by the e-mail instead (the coupon key's form). */
+      snprintf(ctx.idem_scope, sizeof ctx.idem_scope, "%s",
+               customer->has_user || !customer->new_guest ? ctx.customer_key : ctx.coupon_key);
+      request_fingerprint(input, ctx.fingerprint);
+      if (!find_by_key(store, ctx.idem_scope, idempotency_key, order, &found, error)) {
+         goto cleanup;
+      }
+      if (found) {
+         ok = same_request(order, ctx.fingerprint, error);
+         if (ok && replayed) {
+            *replayed = true;
+         }
+         goto cleanup;
+      }
    }
    ctx.config = config;
    ctx.customer = customer;
@@ -1417,15 +1556,15 @@ flora_checkout(flora_store_t *store, const flora_config_t *config, const flora_c
       if (ctx.duplicate_key && idempotency_key) {
          /* A concurrent checkout with the same key won: its order is the answer. */
          bson_destroy(order);
-         if (!find_by_key(store, ctx.customer_key, idempotency_key, order, &found, error)) {
+         if (!find_by_key(store, ctx.idem_scope, idempotency_key, order, &found, error)) {
             goto cleanup;
          }
          if (found) {
             bson_reinit(probs);
-            if (replayed) {
+            ok = same_request(order, ctx.fingerprint, error);
+            if (ok && replayed) {
                *replayed = true;
             }
-            ok = true;
          }
       }
       goto cleanup;

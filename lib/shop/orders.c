@@ -371,6 +371,74 @@ cleanup:
 }
 
 bool
+flora_orders_note(flora_store_t *store, const bson_oid_t *order_id, const char *actor, const char *note,
+                  flora_error_t *error)
+{
+   bson_t order = BSON_INITIALIZER, filter = BSON_INITIALIZER, update = BSON_INITIALIZER, reply = BSON_INITIALIZER;
+   bson_t push, entry, set;
+   bson_iter_t it, h;
+   bool found = false, ok = false;
+   const char *status = NULL, *last_note = NULL;
+   char text[1001];
+
+   FLORA_ASSERT_ARG(store);
+   FLORA_ASSERT_ARG(order_id);
+   FLORA_ASSERT_ARG(actor);
+   FLORA_ASSERT_ARG(note);
+   snprintf(text, sizeof text, "%s", note);
+   bson_destroy(&order);
+   if (!flora_orders_get(store, order_id, &order, &found, error)) {
+      goto cleanup;
+   }
+   if (!found || !bson_iter_init_find(&it, &order, "status") || !BSON_ITER_HOLDS_UTF8(&it)) {
+      char hex[25];
+
+      bson_oid_to_string(order_id, hex);
+      flora_error_set(error, FLORA_DOMAIN_SHOP, FLORA_ERR_NOT_FOUND, "no order has id %s", hex);
+      goto cleanup;
+   }
+   status = bson_iter_utf8(&it, NULL);
+   if (bson_iter_init_find(&it, &order, "statusHistory") && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &h)) {
+      while (bson_iter_next(&h)) {
+         bson_iter_t n;
+
+         last_note = NULL;
+         if (BSON_ITER_HOLDS_DOCUMENT(&h) && bson_iter_recurse(&h, &n) && bson_iter_find(&n, "note") &&
+             BSON_ITER_HOLDS_UTF8(&n)) {
+            last_note = bson_iter_utf8(&n, NULL);
+         }
+      }
+   }
+   if (last_note && strcmp(last_note, text) == 0) {
+      ok = true; /* said already (a retry of the same thing): the history does not repeat it */
+      goto cleanup;
+   }
+   /* The status it was read in: a concurrent transition makes this a no-op rather than a
+    * note filed under the wrong status. */
+   BSON_APPEND_OID(&filter, "_id", order_id);
+   BSON_APPEND_UTF8(&filter, "status", status);
+   BSON_APPEND_DOCUMENT_BEGIN(&update, "$push", &push);
+   BSON_APPEND_DOCUMENT_BEGIN(&push, "statusHistory", &entry);
+   BSON_APPEND_UTF8(&entry, "status", status);
+   BSON_APPEND_DATE_TIME(&entry, "at", flora__shop_now_ms());
+   BSON_APPEND_UTF8(&entry, "actor", actor);
+   BSON_APPEND_UTF8(&entry, "note", text);
+   bson_append_document_end(&push, &entry);
+   bson_append_document_end(&update, &push);
+   BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+   BSON_APPEND_DATE_TIME(&set, "updatedAt", flora__shop_now_ms());
+   bson_append_document_end(&update, &set);
+   bson_destroy(&reply);
+   ok = flora_store_update_one(store, ORDERS, &filter, &update, NULL, &reply, error);
+cleanup:
+   bson_destroy(&order);
+   bson_destroy(&filter);
+   bson_destroy(&update);
+   bson_destroy(&reply);
+   return ok;
+}
+
+bool
 flora_orders_list(flora_store_t *store, const flora_order_query_t *q, bson_t *out, flora_error_t *error)
 {
    bson_t filter = BSON_INITIALIZER, sort = BSON_INITIALIZER;

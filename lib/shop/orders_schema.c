@@ -245,6 +245,14 @@ static const flora_field_t order_fields[] = {
     .strict = true, .description = "payment summary (kept by the payments module)"},
    {FLORA_FIELD_DEFAULTS, .path = "idempotencyKey", .types = FLORA_T_STRING, .minlength = 1,
     .maxlength = 200, .description = "the checkout's Idempotency-Key header"},
+   {FLORA_FIELD_DEFAULTS, .path = "idempotencyScope", .types = FLORA_T_STRING, .minlength = 1,
+    .maxlength = 300,
+    .description = "what the Idempotency-Key is unique within: customerKey, or email:<e-mail> "
+                   "for a guest who came without X-Cart-Token"},
+   {FLORA_FIELD_DEFAULTS, .path = "idempotencyFingerprint", .types = FLORA_T_STRING,
+    .pattern = "^[0-9a-f]{64}$",
+    .description = "SHA-256 (hex) of the checkout request (canonical Extended JSON, keys sorted); "
+                   "the same key with another request answers 422 idempotency_key_reused"},
    {FLORA_FIELD_DEFAULTS, .path = "createdAt", .types = FLORA_T_DATE, .description = "set on insert"},
    {FLORA_FIELD_DEFAULTS, .path = "updatedAt", .types = FLORA_T_DATE, .description = "set on every write"},
    {NULL},
@@ -253,8 +261,8 @@ static const flora_field_t order_fields[] = {
 static const flora_index_decl_t order_indexes[] = {
    {.name = "number_1", .keys_json = "{\"number\": 1}", .unique = true,
     .serves = "GET /api/v1/orders/by-number/{number}; no two orders share a number"},
-   {.name = "idempotencyKey_1_customerKey_1",
-    .keys_json = "{\"idempotencyKey\": 1, \"customerKey\": 1}", .unique = true,
+   {.name = "idempotencyKey_1_idempotencyScope_1",
+    .keys_json = "{\"idempotencyKey\": 1, \"idempotencyScope\": 1}", .unique = true,
     .partial_filter_json = "{\"idempotencyKey\": {\"$exists\": true}}",
     .serves = "a retried checkout with the same Idempotency-Key finds its order; a concurrent "
               "duplicate fails with 11000"},

@@ -162,6 +162,49 @@ class OrdersApi(unittest.TestCase):
         self.assertEqual(status, 400, body)
         self.assertIn("couponCode.$ne", body["error"]["message"])
 
+    def test_tokenless_guest_retry_finds_the_first_order(self):
+        p = self.product("TL", 5)
+        email = "tl-%s@example.com" % uuid.uuid4().hex[:8]
+        key = {"Idempotency-Key": str(uuid.uuid4())}
+        body = checkout_body("TL-M", 1, email=email)
+        status, _, first = self.req("POST", "/api/v1/checkout", body=body, headers=key)
+        self.assertEqual(status, 201, first)
+        # The retry has no X-Cart-Token either, and the e-mail in another case.
+        retry = checkout_body("TL-M", 1, email=email)
+        status, _, again = self.req("POST", "/api/v1/checkout", body=retry, headers=key)
+        self.assertEqual(status, 200, again)
+        self.assertEqual(again["_id"], first["_id"])
+        # The token answered is the one that sees the order.
+        self.assertEqual(again["cartToken"], first["cartToken"])
+        status, _, mine = self.req("GET", "/api/v1/orders/" + first["_id"], cart=again["cartToken"])
+        self.assertEqual(status, 200, mine)
+        self.assertEqual(self.stock(p["slug"]), 4)
+        # Another guest e-mail with the same key is another customer: a new order.
+        status, _, other = self.req("POST", "/api/v1/checkout",
+                                    body=checkout_body("TL-M", 1, email="x" + email), headers=key)
+        self.assertEqual(status, 201, other)
+        self.assertNotEqual(other["_id"], first["_id"])
+
+    def test_idempotency_key_reused_with_another_request(self):
+        self.product("RU", 5)
+        alice = self.user("ru-%s@example.com" % uuid.uuid4().hex[:8])
+        key = {"Idempotency-Key": str(uuid.uuid4())}
+        status, _, first = self.req("POST", "/api/v1/checkout", body=checkout_body("RU-M", 1), token=alice,
+                                    headers=key)
+        self.assertEqual(status, 201, first)
+        # The same request with its keys in another order is the same request.
+        body = checkout_body("RU-M", 1)
+        reordered = dict(reversed(list(body.items())))
+        status, _, again = self.req("POST", "/api/v1/checkout", body=reordered, token=alice, headers=key)
+        self.assertEqual(status, 200, again)
+        self.assertEqual(again["_id"], first["_id"])
+        status, _, body = self.req("POST", "/api/v1/checkout", body=checkout_body("RU-M", 2), token=alice,
+                                   headers=key)
+        self.assertEqual(status, 422, body)
+        self.assertEqual(body["error"]["code"], "idempotency_key_reused")
+        status, _, page = self.req("GET", "/api/v1/orders", token=alice)
+        self.assertEqual(page["total"], 1)
+
     def test_manager_lifecycle_and_customer_orders(self):
         p = self.product("MGR", 10)
         alice = self.user("alice-%s@example.com" % uuid.uuid4().hex[:8])
@@ -233,6 +276,19 @@ class OrdersApi(unittest.TestCase):
         status, _, body = self.req("POST", "/api/v1/checkout", body=checkout_body("CPN-M", 2, coupon="flowers15"))
         self.assertEqual(status, 409, body)
         self.assertIn("already_used", body["error"]["message"])
+        # The limit is per customer: a signed-in user and a guest with the user's e-mail are one.
+        email = "cpn-%s@example.com" % uuid.uuid4().hex[:8]
+        carol = self.user(email)
+        status, _, order = self.req("POST", "/api/v1/checkout", token=carol,
+                                    body=checkout_body("CPN-M", 2, email="other@example.com", coupon="flowers15"))
+        self.assertEqual(status, 201, order)
+        status, _, body = self.req("POST", "/api/v1/checkout",
+                                   body=checkout_body("CPN-M", 2, email=email, coupon="flowers15"))
+        self.assertEqual(status, 409, body)
+        self.assertIn("already_used", body["error"]["message"])
+        status, _, body = self.req("POST", "/api/v1/coupons/validate", token=carol,
+                                   body={"code": "flowers15", "subtotal": 900000})
+        self.assertEqual(body["reason"], "already_used", body)
         status, _, body = self.req("PATCH", "/api/v1/admin/coupons/FLOWERS15", admin=True, body={"active": False})
         self.assertEqual(status, 200, body)
         status, _, body = self.req("POST", "/api/v1/coupons/validate", body={"code": "flowers15", "subtotal": 900000})

@@ -209,6 +209,35 @@ class PaymentsApi(unittest.TestCase):
                    admin=True)
         self.assertEqual(self.fake_call("/_control/state")["violations"], [])
 
+    def test_customer_cancel_refunds_the_paid_order(self):
+        # The fake counts objects since its last reset; the other tests count from zero.
+        self.addCleanup(self.fake_call, "/_control/reset", {})
+        order, token = self.order("PAYC")
+        total = order["totals"]["total"]
+        path = "/api/v1/orders/%s/payments" % order["number"]
+        started = self.check("POST", "/api/v1/orders/{number}/payments", path, 201, body={"provider": "stripe"},
+                             cart=token)
+        listed = self.check("GET", "/api/v1/orders/{number}/payments", path, 200, cart=token)
+        pi = listed["items"][0]["providerPaymentId"]
+        self.fake_call("/_control/act", {"provider": "stripe", "action": "confirm", "id": pi})
+        status, _, ack = self.stripe_hook("evt_paid_" + pi, pi, total)
+        self.assertEqual((status, ack["outcome"]), (200, "applied"), ack)
+        self.assertEqual(self.order_status(order, token), "paid")
+        refunds = self.fake_call("/_control/state")["stripe_refunds"]
+        cancelled = self.check("POST", "/api/v1/orders/{id}/cancel", "/api/v1/orders/%s/cancel" % order["_id"], 200,
+                               cart=token)
+        self.assertEqual(cancelled["status"], "cancelled")
+        self.assertEqual(cancelled["payment"]["amountRefunded"], total)
+        self.assertTrue(any("refunded" in h.get("note", "") for h in cancelled["statusHistory"]),
+                        cancelled["statusHistory"])
+        got = self.check("GET", "/api/v1/admin/payments/{id}", "/api/v1/admin/payments/" + started["paymentId"], 200,
+                         admin=True)
+        self.assertEqual((got["status"], got["amountRefunded"]), ("refunded", total))
+        self.assertEqual(self.fake_call("/_control/state")["stripe_refunds"], refunds + 1)
+        # A second cancel is refused and refunds nothing more.
+        self.check("POST", "/api/v1/orders/{id}/cancel", "/api/v1/orders/%s/cancel" % order["_id"], 409, cart=token)
+        self.assertEqual(self.fake_call("/_control/state")["stripe_refunds"], refunds + 1)
+
     def test_yookassa_payment_and_notification(self):
         order, token = self.order("PAY2")
         path = "/api/v1/orders/%s/payments" % order["number"]

@@ -823,6 +823,212 @@ test_stripe_cancel(void **state)
    bson_destroy(&out);
 }
 
+/* ---- a cancelled order gets its money back ------------------------------------------ */
+
+/* Does a note of the order's statusHistory contain needle? */
+static bool
+history_says(const bson_oid_t *order_id, const char *needle)
+{
+   bson_t *o = order_doc(order_id);
+   bson_iter_t it, h, n;
+   bool said = false;
+
+   if (bson_iter_init_find(&it, o, "statusHistory") && bson_iter_recurse(&it, &h)) {
+      while (bson_iter_next(&h)) {
+         if (bson_iter_recurse(&h, &n) && bson_iter_find(&n, "note") && BSON_ITER_HOLDS_UTF8(&n) &&
+             strstr(bson_iter_utf8(&n, NULL), needle)) {
+            said = true;
+         }
+      }
+   }
+   bson_destroy(o);
+   bson_free(o);
+   return said;
+}
+
+/* A Stripe payment confirmed at the fake and its success delivered: the order is paid. */
+static void
+stripe_paid(char number[32], bson_oid_t *order_id, bson_oid_t *payment_id, char pi[64])
+{
+   flora_pay_webhook_outcome_t outcome;
+   flora_error_t error = {0};
+   int64_t now = (int64_t) time(NULL);
+   char evt[96], *body;
+
+   stripe_pay(number, order_id, payment_id, pi);
+   fake_act("stripe", "confirm", pi);
+   snprintf(evt, sizeof evt, "evt_paid_%s", pi);
+   body = stripe_event(evt, "payment_intent.succeeded", pi, 273333, 273333, "rub", "succeeded");
+   if (!deliver_stripe(body, "whsec_flora", now, now, &outcome, &error)) {
+      fail_msg("webhook: %s", error.message);
+   }
+   bson_free(body);
+   assert_order(order_id, "paid", 1);
+}
+
+typedef struct settle_race {
+   bson_oid_t order_id;
+   bool ok;
+   size_t refunds;
+   flora_error_t error;
+} settle_race_t;
+
+static void *
+settle_thread(void *arg)
+{
+   settle_race_t *r = arg;
+
+   r->ok = flora_pay_settle_order(pay, &r->order_id, &r->refunds, &r->error);
+   return NULL;
+}
+
+static void
+test_cancelled_paid_order_is_refunded_once(void **state)
+{
+   char number[32], pi[64], keys[8][128];
+   bson_oid_t order_id, payment_id;
+   settle_race_t races[4];
+   pthread_t threads[4];
+   size_t refunds = 0, total = 0;
+   flora_error_t error = {0};
+   bson_t p;
+
+   (void) state;
+   if (fake_pid <= 0) {
+      skip();
+   }
+   stripe_paid(number, &order_id, &payment_id, pi);
+   /* Not cancelled yet: nothing to give back. */
+   assert_true(flora_pay_settle_order(pay, &order_id, &refunds, &error));
+   assert_int_equal(refunds, 0);
+   assert_true(flora_orders_transition(store, &order_id, "cancelled", "user:test", NULL, NULL, &error));
+   /* Four settlements at once (a double click, the route and reconcile): one refund. */
+   for (int i = 0; i < 4; i++) {
+      memset(&races[i], 0, sizeof races[i]);
+      races[i].order_id = order_id;
+      assert_int_equal(pthread_create(&threads[i], NULL, settle_thread, &races[i]), 0);
+   }
+   for (int i = 0; i < 4; i++) {
+      pthread_join(threads[i], NULL);
+      if (!races[i].ok) {
+         fail_msg("settle: %s", races[i].error.message);
+      }
+      total += races[i].refunds;
+   }
+   assert_int_equal(total, 1);
+   assert_int_equal(fake_count("stripe_refunds"), 1);
+   assert_int_equal(fake_keys("POST /v1/refunds", keys, 8), 1);
+   assert_non_null(strstr(keys[0], ":refund:0:273333"));
+   assert_true(flora_pay_get_payment(pay, &payment_id, &p, &error));
+   assert_string_equal(str_at(&p, "status"), "refunded");
+   assert_int_equal(int_at(&p, "amountRefunded"), 273333);
+   bson_destroy(&p);
+   {
+      bson_t *o = order_doc(&order_id);
+
+      assert_string_equal(str_at(o, "status"), "cancelled");
+      assert_int_equal(int_at(o, "payment.amountRefunded"), 273333);
+      bson_destroy(o);
+      bson_free(o);
+   }
+   assert_true(history_says(&order_id, "refunded 2733.33 RUB"));
+   /* Again, and reconcile: nothing more is sent. */
+   assert_true(flora_pay_settle_order(pay, &order_id, &refunds, &error));
+   assert_int_equal(refunds, 0);
+   assert_true(flora_pay_reconcile(pay, NULL, NULL, &error));
+   assert_int_equal(fake_count("stripe_refunds"), 1);
+}
+
+static void
+test_failed_automatic_refund_is_retried_by_reconcile(void **state)
+{
+   char number[32], pi[64], keys[8][128];
+   bson_oid_t order_id, payment_id;
+   size_t refunds = 0, repaired = 0;
+   flora_error_t error = {0};
+   bson_t p;
+
+   (void) state;
+   if (fake_pid <= 0) {
+      skip();
+   }
+   /* The gateway refuses (4xx): recorded, noted on the order, reconcile retries. */
+   stripe_paid(number, &order_id, &payment_id, pi);
+   assert_true(flora_orders_transition(store, &order_id, "cancelled", "manager:test", NULL, NULL, &error));
+   fake_faults("[{\"match\": \"POST /v1/refunds\", \"status\": 400, \"times\": 1}]");
+   assert_false(flora_pay_settle_order(pay, &order_id, &refunds, &error));
+   assert_int_equal(refunds, 0);
+   assert_true(history_says(&order_id, "failed"));
+   assert_true(history_says(&order_id, "flora payments reconcile"));
+   assert_true(flora_pay_get_payment(pay, &payment_id, &p, &error));
+   assert_string_equal(str_at(&p, "status"), "captured");
+   bson_destroy(&p);
+   assert_true(flora_pay_reconcile(pay, NULL, &repaired, &error));
+   assert_true(repaired >= 1);
+   assert_true(flora_pay_get_payment(pay, &payment_id, &p, &error));
+   assert_string_equal(str_at(&p, "status"), "refunded");
+   bson_destroy(&p);
+   assert_true(history_says(&order_id, "refunded 2733.33 RUB"));
+
+   /* No answer at all (5xx on every try): the call stays pending with its key and
+    * reconcile repeats it with the same key: one refund at the gateway. */
+   bson_destroy(fake("/_control/reset", ""));
+   stripe_paid(number, &order_id, &payment_id, pi);
+   assert_true(flora_orders_transition(store, &order_id, "cancelled", "user:test", NULL, NULL, &error));
+   fake_faults("[{\"match\": \"POST /v1/refunds\", \"status\": 500, \"times\": 20}]");
+   assert_false(flora_pay_settle_order(pay, &order_id, &refunds, &error));
+   assert_true(flora_pay_get_payment(pay, &payment_id, &p, &error));
+   assert_string_equal(str_at(&p, "pending.operation"), "refund");
+   bson_destroy(&p);
+   bson_destroy(fake("/_control/reset", ""));
+   assert_true(flora_pay_reconcile(pay, NULL, NULL, &error));
+   assert_true(flora_pay_get_payment(pay, &payment_id, &p, &error));
+   assert_string_equal(str_at(&p, "status"), "refunded");
+   assert_null(str_at(&p, "pending.operation"));
+   bson_destroy(&p);
+   assert_int_equal(fake_keys("POST /v1/refunds", keys, 8), 1);
+   assert_non_null(strstr(keys[0], ":refund:0:273333"));
+}
+
+static void
+test_payment_after_cancellation_is_returned(void **state)
+{
+   char number[32], pi[64], evt[96], *body;
+   bson_oid_t order_id, payment_id;
+   flora_pay_webhook_outcome_t outcome;
+   flora_error_t error = {0};
+   int64_t now = (int64_t) time(NULL);
+   bson_t p;
+
+   (void) state;
+   if (fake_pid <= 0) {
+      skip();
+   }
+   /* The buyer cancels while the payment page is still open, then pays anyway. */
+   stripe_pay(number, &order_id, &payment_id, pi);
+   assert_true(flora_orders_transition(store, &order_id, "cancelled", "user:test", NULL, NULL, &error));
+   fake_act("stripe", "confirm", pi);
+   snprintf(evt, sizeof evt, "evt_late_%s", pi);
+   body = stripe_event(evt, "payment_intent.succeeded", pi, 273333, 273333, "rub", "succeeded");
+   assert_true(deliver_stripe(body, "whsec_flora", now, now, &outcome, &error));
+   bson_free(body);
+   assert_int_equal(outcome, FLORA_PAY_WEBHOOK_APPLIED);
+   assert_true(flora_pay_get_payment(pay, &payment_id, &p, &error));
+   assert_string_equal(str_at(&p, "status"), "refunded");
+   assert_int_equal(int_at(&p, "amountRefunded"), 273333);
+   bson_destroy(&p);
+   assert_int_equal(fake_count("stripe_refunds"), 1);
+   {
+      bson_t *o = order_doc(&order_id);
+
+      assert_string_equal(str_at(o, "status"), "cancelled");
+      bson_destroy(o);
+      bson_free(o);
+   }
+   assert_true(history_says(&order_id, "after the order was cancelled"));
+   assert_true(history_says(&order_id, "refunded 2733.33 RUB"));
+}
+
 static void
 test_reconcile_after_lost_answer(void **state)
 {
@@ -1173,6 +1379,9 @@ main(void)
       cmocka_unit_test_setup(test_stripe_retries, test_setup),
       cmocka_unit_test_setup(test_stripe_manual_capture_and_refunds, test_setup),
       cmocka_unit_test_setup(test_stripe_cancel, test_setup),
+      cmocka_unit_test_setup(test_cancelled_paid_order_is_refunded_once, test_setup),
+      cmocka_unit_test_setup(test_failed_automatic_refund_is_retried_by_reconcile, test_setup),
+      cmocka_unit_test_setup(test_payment_after_cancellation_is_returned, test_setup),
       cmocka_unit_test_setup(test_reconcile_after_lost_answer, test_setup),
       cmocka_unit_test_setup(test_paypal_flow, test_setup),
       cmocka_unit_test_setup(test_yookassa_flow, test_setup),
