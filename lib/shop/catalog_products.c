@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "flora/catalog.h"
 #include "flora/shop.h"
 #include "flora/text.h"
@@ -570,12 +572,32 @@ flora_catalog_create_product(flora_store_t *store, const bson_t *input, bson_t *
     * a same-named product can take it in between: then build again, and the next free
     * suffix is found. A slug the client chose is not changed. */
    for (int attempt = 0;; attempt++) {
-      if (!build_product(store, input, NULL, flora__shop_now_ms(), &doc, problems, error)) {
+      bson_t salted = BSON_INITIALIZER;
+      const bson_t *source = input;
+      bson_iter_t name;
+
+      /* Many creators racing for one name all probe the same next suffix; after a few
+       * rounds each takes a random one instead, so every round makes progress. */
+      if (attempt >= 3 && bson_iter_init_find(&name, input, "name") && BSON_ITER_HOLDS_UTF8(&name)) {
+         char *base = flora_catalog_slugify(bson_iter_utf8(&name, NULL), SLUG_MAX, NULL);
+         char slug[SLUG_MAX + 16];
+
+         if (base) {
+            snprintf(slug, sizeof slug, "%s-%08x", base, randombytes_random());
+            free(base);
+            bson_concat(&salted, input);
+            BSON_APPEND_UTF8(&salted, "slug", slug);
+            source = &salted;
+         }
+      }
+      ok = build_product(store, source, NULL, flora__shop_now_ms(), &doc, problems, error);
+      bson_destroy(&salted);
+      if (!ok) {
          bson_destroy(&doc);
          return false;
       }
       ok = flora_store_insert_one(store, PRODUCTS, &doc, NULL, NULL, error);
-      if (ok || attempt >= 8 || bson_has_field(input, "slug") || error->code != FLORA_STORE_DUPLICATE_KEY ||
+      if (ok || attempt >= 12 || bson_has_field(input, "slug") || error->code != FLORA_STORE_DUPLICATE_KEY ||
           !strstr(error->message, "index: slug_1 ")) {
          break;
       }
