@@ -67,7 +67,7 @@ enum flora_store_code {
    FLORA_STORE_BSON_TOO_LARGE = 10334,    /* BSONObjectTooLarge: over 16 MiB */
    FLORA_STORE_DUPLICATE_KEY = 11000,     /* DuplicateKey */
    FLORA_STORE_CONNECTION = 6,            /* HostUnreachable: engine unreachable */
-   FLORA_STORE_NOT_IMPLEMENTED_OP = 115,  /* CommandNotSupported: engine lacks the command */
+   FLORA_STORE_COMMAND_NOT_SUPPORTED = 115,  /* CommandNotSupported: engine lacks the command */
 };
 
 /* Codes of the other domains. */

@@ -309,7 +309,7 @@ flora_store_collection_versions(flora_store_t *store, const char *const *collect
    FLORA_ASSERT_ARG(collections || n == 0);
    FLORA_ASSERT_ARG(versions || n == 0);
    if (!store->engine->collection_versions) {
-      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_NOT_IMPLEMENTED_OP,
+      flora_error_set(error, FLORA_DOMAIN_STORE, FLORA_STORE_COMMAND_NOT_SUPPORTED,
                       "the %s engine cannot tell collection versions", store->engine->name);
       return false;
    }
