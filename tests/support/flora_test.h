@@ -58,6 +58,67 @@ flora_test_str(const bson_t *b)
       }                                                                                        \
    } while (0)
 
+/* Reads the JSON file at path into a new bson_t (caller destroys); NULL when the file is
+ * missing; fails the test when it is not JSON. */
+static inline bson_t *
+flora_test_load_json(const char *path)
+{
+   FILE *f = fopen(path, "rb");
+   char *buf;
+   long len;
+   bson_t *b;
+   bson_error_t err;
+
+   if (!f) {
+      return NULL;
+   }
+   fseek(f, 0, SEEK_END);
+   len = ftell(f);
+   fseek(f, 0, SEEK_SET);
+   buf = malloc((size_t) len + 1);
+   assert_int_equal(fread(buf, 1, (size_t) len, f), (size_t) len);
+   buf[len] = '\0';
+   fclose(f);
+   b = bson_new_from_json((const uint8_t *) buf, len, &err);
+   free(buf);
+   if (!b) {
+      fail_msg("%s: %s", path, err.message);
+   }
+   return b;
+}
+
+/* A data file of the project (path relative to FLORA_SOURCE_DIR); fails when missing. */
+static inline bson_t *
+flora_test_load_data(const char *rel)
+{
+   const char *src = getenv("FLORA_SOURCE_DIR");
+   char path[4096];
+   bson_t *b;
+
+   snprintf(path, sizeof path, "%s/%s", src ? src : ".", rel);
+   b = flora_test_load_json(path);
+   if (!b) {
+      fail_msg("cannot read %s (FLORA_SOURCE_DIR=%s)", path, src ? src : "unset");
+   }
+   return b;
+}
+
+/* The document or array at it as a static bson_t borrowing its bytes. */
+static inline void
+flora_test_doc_of(const bson_iter_t *it, bson_t *out)
+{
+   uint32_t len;
+   const uint8_t *data;
+
+   if (BSON_ITER_HOLDS_ARRAY(it)) {
+      bson_iter_array(it, &len, &data);
+   } else {
+      assert_true(BSON_ITER_HOLDS_DOCUMENT(it));
+      bson_iter_document(it, &len, &data);
+   }
+   assert_true(bson_init_static(out, data, len));
+}
+
 /* ../shared (read-only test input), or NULL when absent (a user's fresh clone). */
 static inline const char *
 flora_test_shared_dir(void)

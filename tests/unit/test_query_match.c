@@ -8,67 +8,10 @@
 
 /* Reads a JSON file into a new bson_t (a top-level array becomes {"0": ..., "1": ...}),
  * or NULL when the file is absent. Fails the test on bad JSON. */
-static bson_t *
-load_json(const char *path)
-{
-   FILE *f = fopen(path, "rb");
-   char *buf = NULL;
-   long len;
-   bson_t *b;
-   bson_error_t err;
-
-   if (!f) {
-      return NULL;
-   }
-   fseek(f, 0, SEEK_END);
-   len = ftell(f);
-   fseek(f, 0, SEEK_SET);
-   buf = malloc((size_t) len + 1);
-   assert_int_equal(fread(buf, 1, (size_t) len, f), (size_t) len);
-   buf[len] = '\0';
-   fclose(f);
-   b = bson_new_from_json((const uint8_t *) buf, len, &err);
-   if (!b) {
-      fail_msg("%s: %s", path, err.message);
-   }
-   free(buf);
-   return b;
-}
-
-static bson_t *
-load_data(const char *rel)
-{
-   const char *src = getenv("FLORA_SOURCE_DIR");
-   char path[4096];
-   bson_t *b;
-
-   snprintf(path, sizeof path, "%s/%s", src ? src : ".", rel);
-   b = load_json(path);
-   if (!b) {
-      fail_msg("cannot read %s (FLORA_SOURCE_DIR=%s)", path, src ? src : "unset");
-   }
-   return b;
-}
-
-static void
-get_doc(const bson_iter_t *it, bson_t *out)
-{
-   uint32_t len;
-   const uint8_t *data;
-
-   if (BSON_ITER_HOLDS_ARRAY(it)) {
-      bson_iter_array(it, &len, &data);
-   } else {
-      assert_true(BSON_ITER_HOLDS_DOCUMENT(it));
-      bson_iter_document(it, &len, &data);
-   }
-   assert_true(bson_init_static(out, data, len));
-}
-
 static void
 test_match_table(void **state)
 {
-   bson_t *data = load_data("tests/data/query/match.json");
+   bson_t *data = flora_test_load_data("tests/data/query/match.json");
    bson_iter_t it, cases, fld;
    int n = 0;
 
@@ -82,11 +25,11 @@ test_match_table(void **state)
       bool want, got;
       int index = -7;
 
-      get_doc(&cases, &c);
+      flora_test_doc_of(&cases, &c);
       assert_true(bson_iter_init_find(&fld, &c, "doc"));
-      get_doc(&fld, &doc);
+      flora_test_doc_of(&fld, &doc);
       assert_true(bson_iter_init_find(&fld, &c, "filter"));
-      get_doc(&fld, &filter);
+      flora_test_doc_of(&fld, &filter);
       assert_true(bson_iter_init_find(&fld, &c, "match"));
       want = bson_iter_bool(&fld);
       m = flora_matcher_new(&filter, &err);
@@ -120,7 +63,7 @@ test_match_table(void **state)
 static void
 test_match_errors(void **state)
 {
-   bson_t *data = load_data("tests/data/query/match.json");
+   bson_t *data = flora_test_load_data("tests/data/query/match.json");
    bson_iter_t it, cases, fld;
    int n = 0;
 
@@ -134,9 +77,9 @@ test_match_errors(void **state)
       const char *want_msg;
       int64_t want_code;
 
-      get_doc(&cases, &c);
+      flora_test_doc_of(&cases, &c);
       assert_true(bson_iter_init_find(&fld, &c, "filter"));
-      get_doc(&fld, &filter);
+      flora_test_doc_of(&fld, &filter);
       assert_true(bson_iter_init_find(&fld, &c, "code"));
       want_code = bson_iter_as_int64(&fld);
       assert_true(bson_iter_init_find(&fld, &c, "message"));
@@ -182,7 +125,7 @@ run_cts_file(const char *dir, const char *file, int *unsupported)
    int ran = 0;
 
    snprintf(path, sizeof path, "%s/%s", dir, file);
-   suite = load_json(path);
+   suite = flora_test_load_json(path);
    assert_non_null(suite);
    bson_iter_init(&it, suite);
    while (bson_iter_next(&it)) {
@@ -197,18 +140,18 @@ run_cts_file(const char *dir, const char *file, int *unsupported)
       bson_iter_t fx;
       size_t i = 0;
 
-      get_doc(&it, &tc);
+      flora_test_doc_of(&it, &tc);
       assert_true(bson_iter_init_find(&f, &tc, "request"));
-      get_doc(&f, &request);
+      flora_test_doc_of(&f, &request);
       assert_true(bson_iter_init_find(&f, &tc, "response"));
-      get_doc(&f, &response);
+      flora_test_doc_of(&f, &response);
       if (!bson_iter_init_find(&f, &request, "find") || bson_has_field(&request, "projection")) {
          continue;
       }
       snprintf(fixture_path, sizeof fixture_path, "%s/../%s.fixture.json", dir,
                bson_iter_utf8(&f, NULL));
       assert_true(bson_iter_init_find(&f, &request, "filter"));
-      get_doc(&f, &filter);
+      flora_test_doc_of(&f, &filter);
       m = flora_matcher_new(&filter, &err);
       if (is_unsupported_case(&filter)) {
          assert_null(m);
@@ -221,16 +164,16 @@ run_cts_file(const char *dir, const char *file, int *unsupported)
          fail_msg("%s: filter does not compile: %s", file, err.message);
       }
       assert_true(bson_iter_init_find(&f, &request, "sort"));
-      get_doc(&f, &sortspec);
+      flora_test_doc_of(&f, &sortspec);
       s = flora_sort_new(&sortspec, &err);
       assert_non_null(s);
-      fixture = load_json(fixture_path);
+      fixture = flora_test_load_json(fixture_path);
       assert_non_null(fixture);
       bson_iter_init(&fx, fixture);
       while (bson_iter_next(&fx)) {
          bson_t d;
 
-         get_doc(&fx, &d);
+         flora_test_doc_of(&fx, &d);
          if (flora_matcher_match(m, &d, NULL)) {
             flora_docs_append_copy(&got, &d);
          }
@@ -239,12 +182,12 @@ run_cts_file(const char *dir, const char *file, int *unsupported)
       assert_true(bson_iter_init_find(&f, &response, "cursor"));
       assert_true(bson_iter_recurse(&f, &cur));
       assert_true(bson_iter_find(&cur, "firstBatch"));
-      get_doc(&cur, &expected);
+      flora_test_doc_of(&cur, &expected);
       bson_iter_init(&fx, &expected);
       while (bson_iter_next(&fx)) {
          bson_t want;
 
-         get_doc(&fx, &want);
+         flora_test_doc_of(&fx, &want);
          if (i >= got.len) {
             char *ws = flora_test_str(&want);
 

@@ -5,67 +5,10 @@
 #include "flora/query.h"
 #include "query/query_private.h"
 
-static bson_t *
-load_json(const char *path)
-{
-   FILE *f = fopen(path, "rb");
-   char *buf;
-   long len;
-   bson_t *b;
-   bson_error_t err;
-
-   if (!f) {
-      return NULL;
-   }
-   fseek(f, 0, SEEK_END);
-   len = ftell(f);
-   fseek(f, 0, SEEK_SET);
-   buf = malloc((size_t) len + 1);
-   assert_int_equal(fread(buf, 1, (size_t) len, f), (size_t) len);
-   buf[len] = '\0';
-   fclose(f);
-   b = bson_new_from_json((const uint8_t *) buf, len, &err);
-   free(buf);
-   if (!b) {
-      fail_msg("%s: %s", path, err.message);
-   }
-   return b;
-}
-
-static bson_t *
-load_data(const char *rel)
-{
-   const char *src = getenv("FLORA_SOURCE_DIR");
-   char path[4096];
-   bson_t *b;
-
-   snprintf(path, sizeof path, "%s/%s", src ? src : ".", rel);
-   b = load_json(path);
-   if (!b) {
-      fail_msg("cannot read %s (FLORA_SOURCE_DIR=%s)", path, src ? src : "unset");
-   }
-   return b;
-}
-
-static void
-get_doc(const bson_iter_t *it, bson_t *out)
-{
-   uint32_t len;
-   const uint8_t *data;
-
-   if (BSON_ITER_HOLDS_ARRAY(it)) {
-      bson_iter_array(it, &len, &data);
-   } else {
-      assert_true(BSON_ITER_HOLDS_DOCUMENT(it));
-      bson_iter_document(it, &len, &data);
-   }
-   assert_true(bson_init_static(out, data, len));
-}
-
 static void
 test_projection_table(void **state)
 {
-   bson_t *data = load_data("tests/data/query/projection.json");
+   bson_t *data = flora_test_load_data("tests/data/query/projection.json");
    bson_iter_t it, cases, fld;
    int n = 0;
 
@@ -78,15 +21,15 @@ test_projection_table(void **state)
       flora_matcher_t *m = NULL;
       flora_error_t err;
 
-      get_doc(&cases, &c);
+      flora_test_doc_of(&cases, &c);
       assert_true(bson_iter_init_find(&fld, &c, "doc"));
-      get_doc(&fld, &doc);
+      flora_test_doc_of(&fld, &doc);
       assert_true(bson_iter_init_find(&fld, &c, "projection"));
-      get_doc(&fld, &spec);
+      flora_test_doc_of(&fld, &spec);
       assert_true(bson_iter_init_find(&fld, &c, "out"));
-      get_doc(&fld, &want);
+      flora_test_doc_of(&fld, &want);
       if (bson_iter_init_find(&fld, &c, "filter")) {
-         get_doc(&fld, &filter);
+         flora_test_doc_of(&fld, &filter);
          m = flora_matcher_new(&filter, &err);
          assert_non_null(m);
       }
@@ -120,7 +63,7 @@ test_projection_table(void **state)
 static void
 test_projection_errors(void **state)
 {
-   bson_t *data = load_data("tests/data/query/projection.json");
+   bson_t *data = flora_test_load_data("tests/data/query/projection.json");
    bson_iter_t it, cases, fld;
    int n = 0;
 
@@ -134,9 +77,9 @@ test_projection_errors(void **state)
       const char *want_msg;
       int64_t want_code;
 
-      get_doc(&cases, &c);
+      flora_test_doc_of(&cases, &c);
       assert_true(bson_iter_init_find(&fld, &c, "projection"));
-      get_doc(&fld, &spec);
+      flora_test_doc_of(&fld, &spec);
       assert_true(bson_iter_init_find(&fld, &c, "code"));
       want_code = bson_iter_as_int64(&fld);
       assert_true(bson_iter_init_find(&fld, &c, "message"));
@@ -238,7 +181,7 @@ test_opendocdb_projection(void **state)
 
       snprintf(path, sizeof path, "%s/conformance/opendocdb-cts/projection/%s", shared,
                files[fi]);
-      suite = load_json(path);
+      suite = flora_test_load_json(path);
       assert_non_null(suite);
       bson_iter_init(&it, suite);
       while (bson_iter_next(&it)) {
@@ -252,20 +195,20 @@ test_opendocdb_projection(void **state)
          flora_error_t err;
          size_t i = 0;
 
-         get_doc(&it, &tc);
+         flora_test_doc_of(&it, &tc);
          assert_true(bson_iter_init_find(&f, &tc, "request"));
-         get_doc(&f, &request);
+         flora_test_doc_of(&f, &request);
          assert_true(bson_iter_init_find(&f, &tc, "response"));
-         get_doc(&f, &response);
+         flora_test_doc_of(&f, &response);
          assert_true(bson_iter_init_find(&f, &request, "find"));
          snprintf(fixture_path, sizeof fixture_path, "%s/conformance/opendocdb-cts/%s.fixture.json",
                   shared, bson_iter_utf8(&f, NULL));
          assert_true(bson_iter_init_find(&f, &request, "filter"));
-         get_doc(&f, &filter);
+         flora_test_doc_of(&f, &filter);
          assert_true(bson_iter_init_find(&f, &request, "projection"));
-         get_doc(&f, &spec);
+         flora_test_doc_of(&f, &spec);
          assert_true(bson_iter_init_find(&f, &request, "sort"));
-         get_doc(&f, &sortspec);
+         flora_test_doc_of(&f, &sortspec);
          m = flora_matcher_new(&filter, &err);
          assert_non_null(m);
          s = flora_sort_new(&sortspec, &err);
@@ -274,13 +217,13 @@ test_opendocdb_projection(void **state)
          if (!p) {
             fail_msg("%s: projection does not compile: %s", files[fi], err.message);
          }
-         fixture = load_json(fixture_path);
+         fixture = flora_test_load_json(fixture_path);
          assert_non_null(fixture);
          bson_iter_init(&fx, fixture);
          while (bson_iter_next(&fx)) {
             bson_t d;
 
-            get_doc(&fx, &d);
+            flora_test_doc_of(&fx, &d);
             if (flora_matcher_match(m, &d, NULL)) {
                flora_docs_append_copy(&got, &d);
             }
@@ -289,12 +232,12 @@ test_opendocdb_projection(void **state)
          assert_true(bson_iter_init_find(&f, &response, "cursor"));
          assert_true(bson_iter_recurse(&f, &cur));
          assert_true(bson_iter_find(&cur, "firstBatch"));
-         get_doc(&cur, &expected);
+         flora_test_doc_of(&cur, &expected);
          bson_iter_init(&fx, &expected);
          while (bson_iter_next(&fx)) {
             bson_t want, out;
 
-            get_doc(&fx, &want);
+            flora_test_doc_of(&fx, &want);
             assert_true(i < got.len);
             if (!flora_projection_apply(p, got.items[i], m, &out, &err)) {
                fail_msg("%s: apply failed: %s", files[fi], err.message);

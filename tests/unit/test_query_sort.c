@@ -5,51 +5,6 @@
 #include "flora/query.h"
 #include "query/query_private.h"
 
-static bson_t *
-load_data(const char *rel)
-{
-   const char *src = getenv("FLORA_SOURCE_DIR");
-   char path[4096];
-   FILE *f;
-   char *buf;
-   long len;
-   bson_t *b;
-   bson_error_t err;
-
-   snprintf(path, sizeof path, "%s/%s", src ? src : ".", rel);
-   f = fopen(path, "rb");
-   if (!f) {
-      fail_msg("cannot read %s (FLORA_SOURCE_DIR=%s)", path, src ? src : "unset");
-   }
-   fseek(f, 0, SEEK_END);
-   len = ftell(f);
-   fseek(f, 0, SEEK_SET);
-   buf = malloc((size_t) len + 1);
-   assert_int_equal(fread(buf, 1, (size_t) len, f), (size_t) len);
-   fclose(f);
-   b = bson_new_from_json((const uint8_t *) buf, len, &err);
-   free(buf);
-   if (!b) {
-      fail_msg("%s: %s", path, err.message);
-   }
-   return b;
-}
-
-static void
-get_doc(const bson_iter_t *it, bson_t *out)
-{
-   uint32_t len;
-   const uint8_t *data;
-
-   if (BSON_ITER_HOLDS_ARRAY(it)) {
-      bson_iter_array(it, &len, &data);
-   } else {
-      assert_true(BSON_ITER_HOLDS_DOCUMENT(it));
-      bson_iter_document(it, &len, &data);
-   }
-   assert_true(bson_init_static(out, data, len));
-}
-
 static int64_t
 id_of(const bson_t *doc)
 {
@@ -62,7 +17,7 @@ id_of(const bson_t *doc)
 static void
 test_sort_table(void **state)
 {
-   bson_t *data = load_data("tests/data/query/sort.json");
+   bson_t *data = flora_test_load_data("tests/data/query/sort.json");
    bson_iter_t it, cases, fld, x;
    int n = 0;
 
@@ -76,13 +31,13 @@ test_sort_table(void **state)
       flora_error_t err;
       size_t i = 0;
 
-      get_doc(&cases, &c);
+      flora_test_doc_of(&cases, &c);
       assert_true(bson_iter_init_find(&fld, &c, "sort"));
-      get_doc(&fld, &spec);
+      flora_test_doc_of(&fld, &spec);
       assert_true(bson_iter_init_find(&fld, &c, "docs"));
-      get_doc(&fld, &docs);
+      flora_test_doc_of(&fld, &docs);
       assert_true(bson_iter_init_find(&fld, &c, "order"));
-      get_doc(&fld, &order);
+      flora_test_doc_of(&fld, &order);
       s = flora_sort_new(&spec, &err);
       if (!s) {
          fail_msg("case %d: %s", n, err.message);
@@ -91,7 +46,7 @@ test_sort_table(void **state)
       while (bson_iter_next(&x)) {
          bson_t d;
 
-         get_doc(&x, &d);
+         flora_test_doc_of(&x, &d);
          flora_docs_append_copy(&list, &d);
       }
       flora_sort_docs(s, &list);
@@ -123,7 +78,7 @@ test_sort_table(void **state)
 static void
 test_sort_errors(void **state)
 {
-   bson_t *data = load_data("tests/data/query/sort.json");
+   bson_t *data = flora_test_load_data("tests/data/query/sort.json");
    bson_iter_t it, cases, fld;
 
    (void) state;
@@ -135,9 +90,9 @@ test_sort_errors(void **state)
       flora_sort_t *s;
       const char *want_msg;
 
-      get_doc(&cases, &c);
+      flora_test_doc_of(&cases, &c);
       assert_true(bson_iter_init_find(&fld, &c, "sort"));
-      get_doc(&fld, &spec);
+      flora_test_doc_of(&fld, &spec);
       assert_true(bson_iter_init_find(&fld, &c, "message"));
       want_msg = bson_iter_utf8(&fld, NULL);
       flora_error_clear(&err);
